@@ -1,0 +1,43 @@
+"""The backend interface: the one file a vendor reads to plug in their own runtime.
+
+A backend turns the benchmark's fp32 stand-in into something that runs on a device at a precision, and
+answers `predict(inputs)` with the response tensor on the host. It knows nothing about LoadGen: batching,
+responses and timing live in `dummy_harness.loadgen`.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, Sequence, Tuple
+
+import torch
+
+
+class BackendError(RuntimeError):
+    """The backend cannot run the requested device/precision here; str() is a one-line reason."""
+
+
+class Backend(abc.ABC):
+    name: str = "base"
+
+    @property
+    @abc.abstractmethod
+    def version(self) -> str:
+        """Version of the runtime, recorded in results.json."""
+
+    @abc.abstractmethod
+    def load(self, model: torch.nn.Module, device: str, precision: str,
+             calibration: Sequence[Tuple[torch.Tensor, ...]]) -> None:
+        """Prepare `model` (fp32, eval, on the CPU) for `device` ("cpu"|"gpu") and `precision`
+        ("float32"|"float16"|"uint8"); `calibration` holds a few real input batches (for int8 ranges and
+        warm-up). Raise BackendError with a one-line reason when this machine cannot do it."""
+
+    @abc.abstractmethod
+    def predict(self, inputs: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Host tensors of one batch in, the response tensor of that batch on the host out."""
+
+    def close(self) -> None:
+        """Release device resources."""
+
+    def describe(self) -> Dict[str, Any]:
+        """What actually runs (precision after fallbacks, device name, layout), for results.json."""
+        return {"backend": self.name, "version": self.version}

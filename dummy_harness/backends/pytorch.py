@@ -1,0 +1,133 @@
+"""PyTorch eager backend: CPU or CUDA, fp32 / fp16 (bf16 fallback on CPU) / int8 (CPU, static PTQ)."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+
+from .base import Backend, BackendError
+
+
+def cuda_unavailable_reason() -> Optional[str]:
+    """None when a CUDA device can be used, else a one-line reason."""
+    if torch.version.cuda is None:
+        return (f"CUDA was requested but the installed torch {torch.__version__} is a CPU-only build; "
+                "install a CUDA build of torch or run with _cpu")
+    if not torch.cuda.is_available():
+        return (f"CUDA was requested but torch {torch.__version__} (CUDA {torch.version.cuda}) sees no usable "
+                "GPU on this machine; run with _cpu")
+    return None
+
+
+def _has_conv(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+class PyTorchBackend(Backend):
+    name = "pytorch"
+
+    def __init__(self) -> None:
+        self.model: Optional[torch.nn.Module] = None
+        self.device = torch.device("cpu")
+        self.compute_dtype = torch.float32
+        self.precision_ran = "float32"
+        self.channels_last = False
+        self.stream = None
+        self.notes: list = []
+
+    @property
+    def version(self) -> str:
+        return torch.__version__
+
+    # ---- preparation -----------------------------------------------------------------------------------------
+    def load(self, model: torch.nn.Module, device: str, precision: str,
+             calibration: Sequence[Tuple[torch.Tensor, ...]]) -> None:
+        model = model.eval()
+        if device == "gpu":
+            reason = cuda_unavailable_reason()
+            if reason:
+                raise BackendError(reason)
+            self.device = torch.device("cuda", torch.cuda.current_device())
+            self.stream = torch.cuda.Stream(self.device)
+        self.channels_last = _has_conv(model)
+
+        if precision == "uint8":
+            if self.device.type != "cpu":
+                raise BackendError("uint8 runs on the CPU only (torch's int8 kernels are CPU kernels); "
+                                   "use _cpu,_uint8 or _cuda with _fp16/_fp32")
+            model = self._quantize(model, calibration)
+            self.precision_ran = "int8 (x86 static PTQ)" if self.channels_last else "int8 (dynamic, Linear)"
+        elif precision == "float16":
+            self.compute_dtype = torch.float16
+            self.precision_ran = "float16"
+            if self.device.type == "cpu" and not self._runs(model, torch.float16, calibration):
+                self.compute_dtype = torch.bfloat16
+                self.precision_ran = "bfloat16"
+                self.notes.append("float16 is not supported by this CPU build; ran bfloat16")
+            model = model.to(self.compute_dtype)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.to(self.device)
+        for batch in calibration[:2]:       # warm-up: allocator, kernel selection
+            self.predict(batch)
+
+    def _runs(self, model: torch.nn.Module, dtype: torch.dtype, calibration) -> bool:
+        try:
+            probe = [x[:1] for x in calibration[0]]
+            with torch.inference_mode():
+                model.to(dtype)(*[x.to(dtype) if x.is_floating_point() else x for x in probe])
+            return True
+        except (RuntimeError, NotImplementedError):
+            return False
+        finally:
+            model.to(torch.float32)
+
+    def _quantize(self, model: torch.nn.Module, calibration) -> torch.nn.Module:
+        # torch.ao quantization is deprecated in favour of torchao but still the only int8 path in the wheel;
+        # its warnings are not the user's business.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not _has_conv(model):
+                return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+            from torch.ao.quantization import get_default_qconfig_mapping
+            from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+            torch.backends.quantized.engine = "x86"
+            prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), example_inputs=tuple(calibration[0]))
+            with torch.inference_mode():
+                for batch in calibration:
+                    prepared(*batch)
+            return convert_fx(prepared)
+
+    # ---- inference -------------------------------------------------------------------------------------------
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        if x.is_floating_point() and x.dtype != self.compute_dtype:
+            x = x.to(self.compute_dtype)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def predict(self, inputs: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+        with torch.inference_mode():
+            if self.stream is not None:
+                with torch.cuda.stream(self.stream):
+                    out = self.model(*[self._to_device(x) for x in inputs])
+                    host = out.to("cpu", non_blocking=True)
+                self.stream.synchronize()
+                return host
+            return self.model(*[self._to_device(x) for x in inputs])
+
+    def close(self) -> None:
+        self.model = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def describe(self) -> Dict[str, Any]:
+        info: Dict[str, Any] = {"backend": self.name, "version": self.version, "device": str(self.device),
+                                "precision_ran": self.precision_ran, "channels_last": self.channels_last,
+                                "notes": list(self.notes)}
+        if self.device.type == "cuda":
+            info["device_name"] = torch.cuda.get_device_name(self.device)
+        return info

@@ -1,0 +1,83 @@
+"""`dummy-harness`: the harness without CM, with the CM script's flags.
+
+    dummy-harness --model=resnet50 --scenario=Offline --mode=accuracy --output_dir=results
+
+Exit codes: 0 run completed, no LoadGen error (see results.json for VALID/INVALID and PASS/FAIL);
+1 LoadGen logged errors; 2 bad input; 3 this machine cannot run it (device, disk, dataset);
+4 the model failed mid-run; 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from . import catalogue
+from .config import MODES, OPTION_NAMES, PRECISIONS, RUN_STYLES, SCENARIOS, ConfigError, parse_options
+
+HELP = {
+    "model": f"benchmark: {', '.join(catalogue.CATALOGUE)} (default {catalogue.DEFAULT_MODEL})",
+    "scenario": f"LoadGen scenario: {', '.join(SCENARIOS)} (default Offline)",
+    "mode": f"{' or '.join(MODES)} (default performance)",
+    "device": "cpu or gpu (cuda) (default cpu)",
+    "precision": f"{', '.join(PRECISIONS)} (default float32)",
+    "backend": "pytorch (default)",
+    "max_batchsize": "largest batch the SUT forms (default: the benchmark's; 1 in SingleStream)",
+    "count": "performance: queries of a test-style run (Offline: samples); accuracy: samples evaluated",
+    "performance_sample_count": "samples LoadGen keeps loaded (default: min(official, dataset size))",
+    "target_qps": "Offline/Server target QPS",
+    "offline_target_qps": "Offline target QPS (beats --target_qps)",
+    "server_target_qps": "Server target QPS (beats --target_qps)",
+    "target_latency": "SingleStream/MultiStream expected latency, ms",
+    "singlestream_target_latency": "SingleStream expected latency, ms (beats --target_latency)",
+    "multistream_target_latency": "MultiStream expected latency, ms (beats --target_latency)",
+    "user_conf": "a LoadGen user.conf used instead of the generated one",
+    "mlperf_conf": "a mlperf.conf used instead of the official one embedded in LoadGen",
+    "output_dir": "base folder of the results tree (default ./<run_style>_results)",
+    "run_style": f"{', '.join(RUN_STYLES)}: short test profile, official/5, official durations (default test)",
+    "model_size": "stand-in size, e.g. small (default) or full (the real dimensions)",
+    "dataset_size": "synthetic samples in the dataset (default: the benchmark's)",
+    "dataset_dir": "dataset cache folder (default ~/.cache/mlperf-dummy-harness/datasets)",
+    "hw_name": "hardware name used in the SUT name (default: host name)",
+    "threads": "torch threads on the compute thread (default: all cores)",
+    "seed": "dataset seed (default 0)",
+    "rerun": "run again even if a VALID result of the same configuration is stored",
+    "skip_preprocess": "never generate the dataset: fail if it is not cached",
+}
+FLAGS = ("rerun", "skip_preprocess")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dummy-harness", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in OPTION_NAMES:
+        if name in FLAGS:
+            parser.add_argument(f"--{name}", action="store_true", default=None, help=HELP[name])
+        else:
+            parser.add_argument(f"--{name}", default=None, metavar="V", help=HELP[name])
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from .run import EXIT_BAD_INPUT, RunError, run, summary
+
+    args = make_parser().parse_args(argv)
+    try:
+        cfg = parse_options({k: v for k, v in vars(args).items() if v is not None})
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        results = run(cfg)
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    print()
+    print(summary(results))
+    if results.get("status") != "ok":
+        print(f"error: {results.get('failure', 'run failed')}", file=sys.stderr)
+    return int(results.get("exit_code", 0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The synthetic dataset on disk: generated once per (benchmark, size, count, seed, generator), then reused.
+
+A dataset folder holds one `.npy` per array (inputs and ground truth), the files the official accuracy script
+needs (e.g. `val_map.txt`) and `dataset.json`. It is created in a temporary folder and renamed into place, so a
+reader never sees half a dataset and two runs creating the same one at once do not corrupt each other.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import torch
+
+from .models.base import Arrays, Benchmark
+
+GENERATOR_VERSION = 1
+
+
+class DatasetError(RuntimeError):
+    """The dataset cannot be found or made; str() is a one-line reason."""
+
+
+@dataclass
+class Dataset:
+    path: str
+    meta: Dict[str, Any]
+    arrays: Arrays          # memory-mapped, read-only
+
+    @property
+    def count(self) -> int:
+        return int(self.meta["count"])
+
+
+def default_root() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mlperf-dummy-harness", "datasets")
+
+
+def dataset_key(bench: Benchmark, count: int, seed: int) -> str:
+    # Ground truth comes from the fp32 stand-in, whose numerics belong to this torch release.
+    torch_version = torch.__version__.split("+")[0]
+    return f"{bench.spec.name}-{bench.size}-n{count}-seed{seed}-g{GENERATOR_VERSION}-torch{torch_version}"
+
+
+def _read(path: str) -> Optional[Dataset]:
+    meta_path = os.path.join(path, "dataset.json")
+    if not os.path.isfile(meta_path):
+        return None
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        arrays = {name: np.load(os.path.join(path, f"{name}.npy"), mmap_mode="r") for name in meta["arrays"]}
+    except (OSError, ValueError, KeyError):
+        return None
+    if any(a.shape[0] != meta["count"] for a in arrays.values()):
+        return None
+    return Dataset(path, meta, arrays)
+
+
+def open_dataset(bench: Benchmark, count: int, seed: int, root: str = "", allow_create: bool = True,
+                 build_reference: Optional[Callable[[], torch.nn.Module]] = None) -> Dataset:
+    """The cached dataset, generated first if needed (unless allow_create is False)."""
+    root = root or default_root()
+    key = dataset_key(bench, count, seed)
+    path = os.path.join(root, key)
+    found = _read(path)
+    if found is not None:
+        found.meta["reused"] = True
+        return found
+    if not allow_create:
+        raise DatasetError(f"no cached dataset {key} under {root}: run once without --skip_preprocess")
+    try:
+        os.makedirs(root, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".{key}.", dir=root)
+    except OSError as exc:
+        raise DatasetError(f"cannot write the dataset cache {root}: {exc.strerror}") from None
+    try:
+        model = (build_reference or bench.build_model)()
+        arrays = bench.generate(model, count, seed)
+        for name, array in arrays.items():
+            np.save(os.path.join(staging, f"{name}.npy"), array)
+        bench.write_extras(staging, arrays)
+        meta = {"key": key, "benchmark": bench.spec.name, "size": bench.size, "count": count, "seed": seed,
+                "generator_version": GENERATOR_VERSION, "torch": torch.__version__, "arrays": sorted(arrays),
+                "ground_truth": "outputs of the fp32 stand-in on the CPU"}
+        with open(os.path.join(staging, "dataset.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+        try:
+            os.rename(staging, path)
+        except OSError:
+            # Another process finished the same dataset first: theirs is identical, use it.
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    found = _read(path)
+    if found is None:
+        raise DatasetError(f"dataset {path} could not be read back after creation")
+    found.meta["reused"] = False
+    return found

@@ -1,0 +1,182 @@
+"""LoadGen settings: the official conf, then one user.conf, then nothing else.
+
+Order (one LoadGen test per process, because the embedded conf loads only once per process):
+  1. the official mlperf.conf embedded in LoadGen for the benchmark's model key (or --mlperf_conf instead);
+  2. a user.conf: the user's own file (--user_conf), or one the harness writes from the flags and the run style.
+Everything the harness changes is therefore visible in the run folder's user.conf and in LoadGen's detail log.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from ..config import RunConfig
+
+# Fewest queries for which LoadGen's early stopping can succeed (loadgen-facts.md), per scenario.
+EARLY_STOPPING_MIN_QUERIES = {"SingleStream": 64, "MultiStream": 662, "Server": 459, "Offline": 1}
+# Query counts of a `test`-style run when --count is not given. Offline counts samples of its single query.
+TEST_QUERY_COUNT = {"Offline": 1024, "SingleStream": 256, "MultiStream": 662, "Server": 1000}
+FAST_FACTOR = 5
+
+_CONF_LINE = re.compile(r"^\s*([A-Za-z0-9_*.-]+)\.([A-Za-z*]+)\.([A-Za-z0-9_]+)\s*=\s*(\S+)\s*$")
+
+
+class SettingsError(ValueError):
+    """A conf file LoadGen would reject; str() is one line."""
+
+
+@dataclass(frozen=True)
+class Official:
+    """The values of the official conf this run starts from (read back from LoadGen)."""
+    min_duration_ms: int
+    min_query_count: int
+    performance_sample_count: int
+    server_target_latency_ms: float
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Performance targets: the user's, or estimated from the warm-up when a style needs them."""
+    target_qps: Optional[float] = None
+    target_latency_ms: Optional[float] = None
+    estimated: bool = False
+
+
+def check_conf_file(path: str, flag: str) -> None:
+    """Refuse a conf file LoadGen cannot parse, before LoadGen starts (it would only log it as an error)."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"--{flag}={path} cannot be read: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        m = _CONF_LINE.match(text)
+        if not m:
+            raise SettingsError(f"--{flag}={path} line {number} is not 'model.Scenario.key = value': {line.strip()!r}")
+        try:
+            float(m.group(4))
+        except ValueError:
+            raise SettingsError(f"--{flag}={path} line {number}: value {m.group(4)!r} is not a number") from None
+
+
+def qsl_total(cfg: RunConfig) -> int:
+    """Samples in the QSL: the whole dataset, or the first --count samples in accuracy mode."""
+    return cfg.count if (cfg.mode == "accuracy" and cfg.count) else cfg.samples
+
+
+def render_user_conf(cfg: RunConfig, official: Official, targets: Targets) -> str:
+    """The user.conf the harness writes: run style first, explicit flags after (later lines win)."""
+    key, scenario = cfg.spec.loadgen_key, cfg.scenario
+    lines: List[str] = [f"# user.conf written by dummy_harness: run_style={cfg.run_style}"]
+
+    def put(param: str, value) -> None:
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        lines.append(f"{key}.{scenario}.{param} = {value}")
+
+    perf_count = cfg.performance_sample_count or min(official.performance_sample_count, qsl_total(cfg))
+    if perf_count != official.performance_sample_count:
+        put("performance_sample_count_override", perf_count)
+
+    if cfg.run_style == "test":
+        queries = cfg.count or TEST_QUERY_COUNT[scenario]
+        put("min_duration", 0)
+        put("min_query_count", queries)
+        # Server stops by itself at min_query_count; a max there makes LoadGen log an "Ending early" error.
+        if scenario != "Server":
+            put("max_query_count", queries)
+    elif cfg.run_style == "fast":
+        put("min_duration", official.min_duration_ms // FAST_FACTOR)
+        put("min_query_count", max(EARLY_STOPPING_MIN_QUERIES[scenario], official.min_query_count // FAST_FACTOR))
+        if cfg.count:
+            put("min_query_count", cfg.count)
+    elif cfg.count:   # valid
+        put("min_query_count", cfg.count)
+
+    if scenario in ("Offline", "Server") and targets.target_qps:
+        put("target_qps", float(targets.target_qps))
+    if scenario in ("SingleStream", "MultiStream") and targets.target_latency_ms:
+        put("target_latency", float(targets.target_latency_ms))
+    return "\n".join(lines) + "\n"
+
+
+def default_targets(cfg: RunConfig, estimate_qps: Optional[float], estimate_latency_ms: Optional[float]) -> Targets:
+    """The user's targets; otherwise what the run style needs: the catalogue's test QPS for a test-style Server
+    run, the warm-up estimate for fast/valid runs (LoadGen sizes those runs from the targets)."""
+    if cfg.target_qps or cfg.target_latency:
+        return Targets(cfg.target_qps, cfg.target_latency)
+    if cfg.run_style == "test":
+        if cfg.scenario == "Server":
+            return Targets(target_qps=cfg.spec.test_server_qps.get(cfg.size, 10.0))
+        return Targets()
+    if cfg.scenario == "Offline" and estimate_qps:
+        return Targets(target_qps=estimate_qps, estimated=True)
+    if cfg.scenario == "Server" and estimate_qps:
+        return Targets(target_qps=estimate_qps / 2, estimated=True)   # half capacity: room for the bound
+    if cfg.scenario in ("SingleStream", "MultiStream") and estimate_latency_ms:
+        return Targets(target_latency_ms=estimate_latency_ms, estimated=True)
+    return Targets()
+
+
+def build(cfg: RunConfig, run_dir: str, estimate_qps: Optional[float] = None,
+          estimate_latency_ms: Optional[float] = None):
+    """TestSettings for this run; writes run_dir/user.conf. Returns (settings, facts for results.json)."""
+    import mlperf_loadgen as lg
+
+    key, scenario = cfg.spec.loadgen_key, cfg.scenario
+    settings = lg.TestSettings()
+    if cfg.mlperf_conf:
+        check_conf_file(cfg.mlperf_conf, "mlperf_conf")
+        shutil.copyfile(cfg.mlperf_conf, os.path.join(run_dir, "mlperf.conf"))
+        rc = settings.FromConfig(cfg.mlperf_conf, key, scenario, 2)
+        conf_source = f"--mlperf_conf {cfg.mlperf_conf} (replaces the official conf)"
+    else:
+        rc = settings.FromConfig("", key, scenario, 0)
+        conf_source = "official mlperf.conf embedded in LoadGen"
+    if rc != 0:
+        raise SettingsError(f"LoadGen rejected the mlperf conf for {key}/{scenario} (code {rc})")
+    settings.scenario = getattr(lg.TestScenario, scenario)
+    official = Official(
+        min_duration_ms=int(settings.min_duration_ms),
+        min_query_count=int(settings.min_query_count),
+        performance_sample_count=int(settings.performance_sample_count_override) or cfg.samples,
+        server_target_latency_ms=settings.server_target_latency_ns / 1e6,
+    )
+    targets = default_targets(cfg, estimate_qps, estimate_latency_ms)
+    user_conf = os.path.join(run_dir, "user.conf")
+    if cfg.user_conf:
+        check_conf_file(cfg.user_conf, "user_conf")
+        shutil.copyfile(cfg.user_conf, user_conf)
+        user_conf_source = f"--user_conf {cfg.user_conf} (used as is; run_style not applied)"
+    else:
+        with open(user_conf, "w") as f:
+            f.write(render_user_conf(cfg, official, targets))
+        user_conf_source = "generated from the flags and run_style"
+    rc = settings.FromConfig(user_conf, key, scenario, 2)
+    if rc != 0:
+        raise SettingsError(f"LoadGen rejected {user_conf} (code {rc})")
+    settings.mode = lg.TestMode.AccuracyOnly if cfg.mode == "accuracy" else lg.TestMode.PerformanceOnly
+    facts = {
+        "mlperf_conf": conf_source, "user_conf": user_conf_source, "loadgen_model_key": key,
+        "official": official.__dict__, "targets": targets.__dict__,
+    }
+    return settings, facts
+
+
+def performance_sample_count(settings, total: int) -> int:
+    """What LoadGen will load: the override when set, else the whole QSL (capped at the QSL size)."""
+    override = int(settings.performance_sample_count_override)
+    return min(override, total) if override else total
+
+
+def summary_settings(settings) -> Dict[str, object]:
+    return {name: getattr(settings, name) for name in (
+        "min_duration_ms", "max_duration_ms", "min_query_count", "max_query_count", "server_target_qps",
+        "server_target_latency_ns", "offline_expected_qps", "single_stream_expected_latency_ns",
+        "multi_stream_expected_latency_ns", "multi_stream_samples_per_query", "performance_sample_count_override")}

@@ -1,0 +1,235 @@
+"""One run: config -> dataset -> backend -> LoadGen settings -> SUT + QSL -> LoadGen test -> results.json.
+
+Thread layout: the calling (main) thread does every torch op (dataset ground truth, model preparation, warm-up,
+inference); LoadGen runs `StartTest` on a thread named "loadgen" whose callbacks only enqueue or copy numpy rows.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, Optional
+
+from . import __version__, models, rundir
+from . import backends as backend_registry
+from .accuracy import read_accuracy_log, write_accuracy_txt
+from .config import RunConfig
+from .dataset import Dataset, DatasetError, open_dataset
+from .loadgen import settings as lg_settings
+from .loadgen.qsl import SampleStore, construct
+from .loadgen.sut import BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch
+from .report import (format_table, invalid_reason, latency_ms, parse_detail_log, performance_result,
+                     settings_used, write_results)
+
+# Exit codes of the CLI (and of the process CM runs).
+EXIT_OK, EXIT_LOADGEN_ERRORS, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_SUT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+class RunError(RuntimeError):
+    """The run cannot start here (device, disk, dataset); str() is one line; `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_ENVIRONMENT):
+        super().__init__(message)
+        self.code = code
+
+
+# ---- the run ----------------------------------------------------------------------------------------------------
+def _environment() -> Dict[str, Any]:
+    import mlperf_loadgen  # noqa: F401
+    import numpy
+    import torch
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        lg_version = version("mlcommons-loadgen")
+    except PackageNotFoundError:
+        lg_version = "unknown"
+    return {
+        "harness_version": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
+        "numpy": numpy.__version__, "loadgen": lg_version, "cpu_count": os.cpu_count(),
+        "torch_num_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+        "threads": {"compute": "main thread (all torch ops)", "loadgen": "thread 'loadgen' (StartTest, callbacks)"},
+        "env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OMP_", "MKL_", "KMP_", "CUDA_"))},
+    }
+
+
+def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Run one LoadGen test. Returns the results dict (also written to <run_dir>/results.json)."""
+    t_start = time.perf_counter()
+    prior = None if cfg.rerun else rundir.stored_result(cfg)
+    if prior:
+        log(f"A VALID result of this configuration is already in {cfg.run_dir}: not repeated "
+            "(pass --rerun to run it again; the old logs are kept aside).")
+        prior["reused"] = True
+        return prior
+    try:
+        moved = rundir.prepare(cfg)
+    except rundir.RunDirError as exc:
+        raise RunError(str(exc)) from None
+    if moved:
+        log(f"Previous contents of the run folder kept in {moved}")
+
+    results: Dict[str, Any] = {
+        "benchmark": cfg.model, "loadgen_key": cfg.spec.loadgen_key, "scenario": cfg.scenario, "mode": cfg.mode,
+        "run_style": cfg.run_style, "device": cfg.device, "precision": cfg.precision, "model_size": cfg.size,
+        "batch_size": cfg.batch_size, "sut_name": cfg.sut_name, "run_dir": cfg.run_dir, "status": "running",
+        "valid": False, "fingerprint": cfg.fingerprint(), "command": ["dummy-harness"] + cfg.to_argv(),
+    }
+    write_results(cfg.run_dir, results)   # a crash leaves "running": never mistaken for a result
+
+    import torch
+
+    threads = cfg.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    results["environment"] = _environment()
+
+    bench = models.load(cfg.spec, cfg.size)
+    backend = backend_registry.load(cfg.backend)
+    if cfg.device == "gpu":
+        from .backends.pytorch import cuda_unavailable_reason
+        reason = cuda_unavailable_reason()
+        if reason:
+            raise RunError(reason)
+    try:
+        dataset = open_dataset(bench, cfg.samples, cfg.seed, cfg.dataset_dir, allow_create=not cfg.skip_preprocess)
+    except DatasetError as exc:
+        raise RunError(str(exc)) from None
+    results["dataset"] = {"path": dataset.path, **{k: v for k, v in dataset.meta.items() if k != "arrays"}}
+
+    calibration = [bench.collate(dataset.arrays, range(i, min(i + cfg.batch_size, dataset.count)))
+                   for i in range(0, min(dataset.count, 4 * cfg.batch_size), cfg.batch_size)]
+    from .backends.base import BackendError
+    try:
+        backend.load(bench.build_model(), cfg.device, cfg.precision, calibration)
+    except BackendError as exc:
+        raise RunError(str(exc)) from None
+    results["backend"] = backend.describe()
+
+    estimate_qps = estimate_latency = None
+    if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf):
+        estimate_qps, estimate_latency = estimate_capacity(bench, backend, dataset.arrays, cfg.batch_size)
+        if cfg.scenario == "MultiStream":
+            estimate_latency = 8 * 1e3 / estimate_qps
+    try:
+        settings, facts = lg_settings.build(cfg, cfg.run_dir, estimate_qps, estimate_latency)
+    except lg_settings.SettingsError as exc:
+        raise RunError(str(exc), EXIT_BAD_INPUT) from None
+    results["loadgen_settings"] = {**facts, "requested": lg_settings.summary_settings(settings)}
+
+    max_batch = cfg.batch_size
+    if cfg.scenario == "Server":
+        bound_ms = settings.server_target_latency_ns / 1e6
+        times = batch_times_ms(bench, backend, dataset.arrays, cfg.batch_size)
+        max_batch = latency_bounded_batch(times, bound_ms)
+        results["server_batching"] = {"latency_bound_ms": bound_ms, "batch_times_ms": times, "max_batch": max_batch}
+    code = _run_loadgen(cfg, bench, backend, dataset, settings, max_batch, results, log)
+    results["timing_s"] = {"total": round(time.perf_counter() - t_start, 3), **results.get("timing_s", {})}
+    backend.close()
+    _collect(cfg, bench, dataset, results)
+    results["exit_code"] = code if results["error_count"] == 0 else EXIT_LOADGEN_ERRORS
+    write_results(cfg.run_dir, results)
+    return results
+
+
+def _run_loadgen(cfg: RunConfig, bench, backend, dataset: Dataset, settings, max_batch: int,
+                 results: Dict[str, Any], log: Callable[[str], None]) -> int:
+    import mlperf_loadgen as lg
+
+    store = SampleStore(dataset.arrays, bench.input_names)
+    total = lg_settings.qsl_total(cfg)
+    perf_count = lg_settings.performance_sample_count(settings, total)
+    sut = BatchingSUT(bench, backend, store, max_batch)
+
+    log_settings = lg.LogSettings()
+    log_settings.log_output.outdir = cfg.run_dir
+    log_settings.log_output.copy_summary_to_stdout = True
+    log_settings.enable_trace = False
+    # An audit.config in the working directory would silently change the test: point at one that cannot exist.
+    audit = os.path.join(cfg.run_dir, "no-audit.config")
+
+    lg_sut = lg.ConstructFastSUT(sut.issue, sut.flush)
+    lg_qsl = construct(store, total, perf_count)
+    interrupted = []
+
+    def on_signal(signum, _frame):
+        interrupted.append(signal.Signals(signum).name)
+        sut.stop_requested.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def loadgen_main():
+        try:
+            lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log_settings, audit)
+        finally:
+            sut.finish()
+
+    thread = threading.Thread(target=loadgen_main, name="loadgen", daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    try:
+        sut.serve()
+    except SUTFailure as exc:
+        _abort(cfg, results, "failed", str(exc), EXIT_SUT_FAILURE, log)
+    if interrupted:
+        _abort(cfg, results, "interrupted", f"stopped by {interrupted[0]}", EXIT_INTERRUPTED, log)
+    thread.join()
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    results["timing_s"] = {"loadgen": round(time.perf_counter() - t0, 3)}
+    results["sut"] = {"batches": sut.batches, "samples": sut.samples, "compute_busy_s": round(sut.busy_s, 3),
+                      "max_batch": max_batch, "qsl_total": total, "performance_sample_count": perf_count}
+    lg.DestroyQSL(lg_qsl)
+    lg.DestroyFastSUT(lg_sut)
+    return EXIT_OK
+
+
+def _abort(cfg: RunConfig, results: Dict[str, Any], status: str, reason: str, code: int, log) -> None:
+    """End a run LoadGen cannot finish honestly: record why, keep the logs written so far, exit at once.
+    LoadGen's StartTest cannot be cancelled and waits for answers we will not make up, hence os._exit."""
+    results.update(status=status, failure=reason, valid=False, exit_code=code)
+    try:
+        write_results(cfg.run_dir, results)
+    finally:
+        print(f"error: run {status}: {reason} (logs so far kept in {cfg.run_dir})", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _collect(cfg: RunConfig, bench, dataset: Dataset, results: Dict[str, Any]) -> None:
+    detail_path = os.path.join(cfg.run_dir, "mlperf_log_detail.txt")
+    if not os.path.isfile(detail_path):
+        results.update(status="failed", failure="LoadGen wrote no mlperf_log_detail.txt", error_count=1)
+        return
+    detail = parse_detail_log(detail_path)
+    results["errors"] = detail.errors
+    results["error_count"] = len(detail.errors)
+    results["warning_count"] = len(detail.warnings)
+    results["settings_used"] = settings_used(detail)
+    results["status"] = "ok"
+    if cfg.mode == "performance":
+        results["result"] = performance_result(cfg.scenario, detail)
+        results["validity"] = detail.get("result_validity")
+        results["invalid_reason"] = invalid_reason(detail)
+        results["early_stopping_met"] = detail.get("early_stopping_met")
+        results["latency_ms"] = latency_ms(detail, per_query=cfg.scenario == "MultiStream")
+        results["valid"] = results["validity"] == "VALID" and not detail.errors
+    else:
+        entries = read_accuracy_log(os.path.join(cfg.run_dir, "mlperf_log_accuracy.json"))
+        responses = {idx: bench.decode(data) for idx, data in entries.items()}
+        report = bench.evaluate(responses, dataset.arrays)
+        report.missing = len(set(range(lg_settings.qsl_total(cfg))) - set(responses))
+        write_accuracy_txt(cfg.run_dir, report)
+        results["accuracy"] = report.to_json()
+        results["accuracy_lines"] = report.official_lines
+        results["validity"] = "PASS" if report.passed else "FAIL"
+        results["valid"] = report.passed and not detail.errors
+    if detail.errors:
+        results["status"] = "failed"
+        results["failure"] = f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"
+
+
+def summary(results: Dict[str, Any]) -> str:
+    return format_table(results)
