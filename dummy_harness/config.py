@@ -271,6 +271,9 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
         if name in opt:
             out[name] = _flag(name, opt[name])
 
+    if out["device"] == "gpu" and out["precision"] == "uint8":
+        raise ConfigError("uint8 runs on the CPU only (torch's int8 kernels are CPU kernels); use _cpu,_uint8, "
+                          "or _cuda with _fp16 or _fp32")
     cfg = RunConfig(**out)
     if cfg.performance_sample_count is not None and cfg.performance_sample_count > cfg.samples:
         raise ConfigError(f"--performance_sample_count={cfg.performance_sample_count} is larger than the dataset "

@@ -6,12 +6,13 @@ reader never sees half a dataset and two runs creating the same one at once do n
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -41,10 +42,20 @@ def default_root() -> str:
     return os.path.join(base, "mlperf-dummy-harness", "datasets")
 
 
-def dataset_key(bench: Benchmark, count: int, seed: int) -> str:
+def weights_digest(model: torch.nn.Module) -> str:
+    """Short digest of the stand-in's weights: ground truth is only valid for the model that produced it."""
+    h = hashlib.sha1()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:10]
+
+
+def dataset_key(bench: Benchmark, count: int, seed: int, model: torch.nn.Module) -> str:
     # Ground truth comes from the fp32 stand-in, whose numerics belong to this torch release.
     torch_version = torch.__version__.split("+")[0]
-    return f"{bench.spec.name}-{bench.size}-n{count}-seed{seed}-g{GENERATOR_VERSION}-torch{torch_version}"
+    return (f"{bench.spec.name}-{bench.size}-n{count}-seed{seed}-g{GENERATOR_VERSION}-torch{torch_version}"
+            f"-w{weights_digest(model)}")
 
 
 def _read(path: str) -> Optional[Dataset]:
@@ -62,11 +73,11 @@ def _read(path: str) -> Optional[Dataset]:
     return Dataset(path, meta, arrays)
 
 
-def open_dataset(bench: Benchmark, count: int, seed: int, root: str = "", allow_create: bool = True,
-                 build_reference: Optional[Callable[[], torch.nn.Module]] = None) -> Dataset:
-    """The cached dataset, generated first if needed (unless allow_create is False)."""
+def open_dataset(bench: Benchmark, model: torch.nn.Module, count: int, seed: int, root: str = "",
+                 allow_create: bool = True) -> Dataset:
+    """The cached dataset of `model` (the fp32 stand-in, unmodified), generated first if needed."""
     root = root or default_root()
-    key = dataset_key(bench, count, seed)
+    key = dataset_key(bench, count, seed, model)
     path = os.path.join(root, key)
     found = _read(path)
     if found is not None:
@@ -80,7 +91,6 @@ def open_dataset(bench: Benchmark, count: int, seed: int, root: str = "", allow_
     except OSError as exc:
         raise DatasetError(f"cannot write the dataset cache {root}: {exc.strerror}") from None
     try:
-        model = (build_reference or bench.build_model)()
         arrays = bench.generate(model, count, seed)
         for name, array in arrays.items():
             np.save(os.path.join(staging, f"{name}.npy"), array)

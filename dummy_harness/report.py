@@ -121,26 +121,55 @@ def read_results(run_dir: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-def format_table(results: Dict[str, Any]) -> str:
-    """A short human table of one run."""
+def _row(results: Dict[str, Any]) -> tuple:
     res = results.get("result") or {}
     if results.get("mode") == "accuracy" and results.get("accuracy"):
         acc = results["accuracy"]
         figure = f"{acc['metric']} {acc['value']:.3f}%"
         verdict = "PASS" if acc["passed"] else "FAIL"
     elif res.get("value") is not None:
-        value = res["value"]
-        figure = f"{value:.4g} {res['unit']}"
+        figure = f"{res['value']:.4g} {res['unit']}"
         verdict = results.get("validity") or "?"
     else:
-        figure, verdict = "-", results.get("status", "?").upper()
-    rows = [("benchmark", "scenario", "mode", "precision", "result", "verdict", "errors"),
-            (results.get("benchmark", "?"), results.get("scenario", "?"), results.get("mode", "?"),
-             (results.get("backend") or {}).get("precision_ran", results.get("precision", "?")), figure, verdict,
-             str(results.get("error_count", 0)))]
+        figure, verdict = "-", str(results.get("status", "?")).upper()
+    precision = (results.get("backend") or {}).get("precision_ran", results.get("precision", "?"))
+    return (results.get("benchmark", "?"), results.get("scenario", "?"), results.get("mode", "?"), precision,
+            figure, verdict, str(results.get("error_count", 0)))
+
+
+def _table(rows: List[tuple]) -> List[str]:
+    rows = [("benchmark", "scenario", "mode", "precision", "result", "verdict", "errors")] + rows
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def format_table(results: Dict[str, Any]) -> str:
+    """A short human table of one run."""
+    lines = _table([_row(results)])
     lines.append(f"run folder: {results.get('run_dir', '?')}")
     if results.get("status") not in (None, "ok"):
         lines.append(f"status: {results['status']}: {results.get('failure', '')}")
     return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """python -m dummy_harness.report <output_dir>: one line per run found under the folder."""
+    import argparse
+    import glob
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("output_dir")
+    args = parser.parse_args(argv)
+    found = sorted(p for p in glob.glob(os.path.join(args.output_dir, "**", "results.json"), recursive=True)
+                   if "previous_runs" not in os.path.relpath(p, args.output_dir).split(os.sep))
+    runs = [r for r in (read_results(os.path.dirname(p)) for p in found) if r]
+    if not runs:
+        print(f"no results under {args.output_dir}")
+        return 1
+    print("\n".join(_table([_row(r) for r in runs])))
+    print(f"results: {os.path.abspath(args.output_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

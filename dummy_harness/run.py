@@ -14,9 +14,9 @@ from typing import Any, Callable, Dict, Optional
 
 from . import __version__, models, rundir
 from . import backends as backend_registry
-from .accuracy import read_accuracy_log, write_accuracy_txt
 from .config import RunConfig
 from .dataset import Dataset, DatasetError, open_dataset
+from .evaluate import evaluate_run
 from .loadgen import settings as lg_settings
 from .loadgen.qsl import SampleStore, construct
 from .loadgen.sut import BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch
@@ -92,8 +92,10 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         reason = cuda_unavailable_reason()
         if reason:
             raise RunError(reason)
+    model = bench.build_model()
     try:
-        dataset = open_dataset(bench, cfg.samples, cfg.seed, cfg.dataset_dir, allow_create=not cfg.skip_preprocess)
+        dataset = open_dataset(bench, model, cfg.samples, cfg.seed, cfg.dataset_dir,
+                               allow_create=not cfg.skip_preprocess)
     except DatasetError as exc:
         raise RunError(str(exc)) from None
     results["dataset"] = {"path": dataset.path, **{k: v for k, v in dataset.meta.items() if k != "arrays"}}
@@ -102,7 +104,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
                    for i in range(0, min(dataset.count, 4 * cfg.batch_size), cfg.batch_size)]
     from .backends.base import BackendError
     try:
-        backend.load(bench.build_model(), cfg.device, cfg.precision, calibration)
+        backend.load(model, cfg.device, cfg.precision, calibration)
     except BackendError as exc:
         raise RunError(str(exc)) from None
     results["backend"] = backend.describe()
@@ -217,11 +219,7 @@ def _collect(cfg: RunConfig, bench, dataset: Dataset, results: Dict[str, Any]) -
         results["latency_ms"] = latency_ms(detail, per_query=cfg.scenario == "MultiStream")
         results["valid"] = results["validity"] == "VALID" and not detail.errors
     else:
-        entries = read_accuracy_log(os.path.join(cfg.run_dir, "mlperf_log_accuracy.json"))
-        responses = {idx: bench.decode(data) for idx, data in entries.items()}
-        report = bench.evaluate(responses, dataset.arrays)
-        report.missing = len(set(range(lg_settings.qsl_total(cfg))) - set(responses))
-        write_accuracy_txt(cfg.run_dir, report)
+        report = evaluate_run(bench, cfg.run_dir, dataset.arrays, lg_settings.qsl_total(cfg))
         results["accuracy"] = report.to_json()
         results["accuracy_lines"] = report.official_lines
         results["validity"] = "PASS" if report.passed else "FAIL"

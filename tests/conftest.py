@@ -1,0 +1,96 @@
+"""Shared fixtures: a fresh CM_REPOS with this repository registered, a shared dataset cache, and helpers that
+drive the project the way users do (cmr in a subprocess with stdin closed, the console script)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+    json: Optional[Dict[str, Any]]
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture(scope="session")
+def dataset_dir(work) -> Path:
+    path = work / "datasets"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def cm_env(work) -> Dict[str, str]:
+    """Environment of a CM user with a fresh CM_REPOS holding only this repository (and cmx4mlops)."""
+    env = dict(os.environ)
+    env["CM_REPOS"] = str(work / "CM")
+    env["PYTHONUNBUFFERED"] = "1"
+    subprocess.run([sys.executable, "-m", "dummy_harness.cm_repo"], env=env, check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    return env
+
+
+@pytest.fixture
+def cmr(cm_env, tmp_path, dataset_dir):
+    """cmr "<tags>" <flags...> in a subprocess, stdin closed, --save_to_json; cwd = a fresh folder."""
+    def run(tags: str, *flags: str, timeout: int = 240, with_dataset_dir: bool = True) -> Completed:
+        out_json = tmp_path / f"cm-out-{len(list(tmp_path.glob('cm-out-*')))}.json"
+        args = [str(BIN / "cmr"), tags, *flags, f"--save_to_json={out_json}"]
+        if with_dataset_dir:
+            args.append(f"--dataset_dir={dataset_dir}")
+        p = subprocess.run(args, env=cm_env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=timeout)
+        data = json.loads(out_json.read_text()) if out_json.exists() else None
+        return Completed(p.returncode, p.stdout, p.stderr, data)
+    return run
+
+
+@pytest.fixture
+def harness(tmp_path, dataset_dir):
+    """The console script `dummy-harness <args...>`."""
+    def run(*args: str, timeout: int = 240) -> Completed:
+        p = subprocess.run([str(BIN / "dummy-harness"), *args, f"--dataset_dir={dataset_dir}"], cwd=tmp_path,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        return Completed(p.returncode, p.stdout, p.stderr, None)
+    return run
+
+
+def results_of(run_dir: str) -> Dict[str, Any]:
+    return json.loads((Path(run_dir) / "results.json").read_text())
+
+
+def detail_records(run_dir: str) -> Dict[str, Any]:
+    records = {}
+    for line in (Path(run_dir) / "mlperf_log_detail.txt").read_text().splitlines():
+        if line.startswith(":::MLLOG "):
+            rec = json.loads(line[len(":::MLLOG "):])
+            records[rec["key"]] = rec["value"]
+    return records
+
+
+def only_run_dir(base: Path, scenario: str, mode: str = "performance") -> Path:
+    leaf = "performance/run_1" if mode == "performance" else "accuracy"
+    found: List[Path] = list(base.glob(f"*/*/{scenario.lower()}/{leaf}"))
+    assert len(found) == 1, f"expected one run folder under {base}, found {found}"
+    return found[0]

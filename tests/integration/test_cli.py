@@ -1,0 +1,39 @@
+"""The harness without CM: `dummy-harness` with the CM script's flags."""
+from pathlib import Path
+
+from conftest import only_run_dir, results_of
+
+
+def test_console_script_runs_and_prints_a_table(harness, tmp_path):
+    out = tmp_path / "o"
+    r = harness("--scenario=SingleStream", "--count=64", f"--output_dir={out}")
+    assert r.returncode == 0, r.output[-3000:]
+    run_dir = only_run_dir(out, "SingleStream")
+    results = results_of(run_dir)
+    assert results["valid"] is True and results["result"]["unit"] == "ms" and results["result"]["value"] > 0
+    assert "resnet50   SingleStream  performance" in r.stdout
+    assert f"run folder: {run_dir}" in r.stdout
+
+
+def test_bad_input_is_one_line_and_exit_2(harness, tmp_path):
+    r = harness("--scenario=Foo", f"--output_dir={tmp_path / 'o'}")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "error: --scenario='Foo' is not accepted; use one of: Offline, Server, SingleStream, MultiStream"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_stored_valid_result_is_reused_and_rerun_keeps_the_old_one(harness, tmp_path):
+    out = tmp_path / "o"
+    args = ("--scenario=SingleStream", "--count=64", f"--output_dir={out}")
+    assert harness(*args).returncode == 0
+    first = results_of(only_run_dir(out, "SingleStream"))
+
+    again = harness(*args)
+    assert again.returncode == 0 and "not repeated" in again.stdout
+    assert results_of(only_run_dir(out, "SingleStream")) == first
+
+    rerun = harness(*args, "--rerun")
+    assert rerun.returncode == 0
+    kept = list(out.glob("previous_runs/*/*/resnet50/singlestream/performance/run_1/results.json"))
+    assert len(kept) == 1 and Path(kept[0]).read_text() and results_of(kept[0].parent) == first

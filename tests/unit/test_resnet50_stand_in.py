@@ -1,0 +1,69 @@
+"""The resnet50 stand-in: deterministic, input-dependent, spread over many classes, official encoding."""
+import numpy as np
+import pytest
+import torch
+
+from dummy_harness.dataset import open_dataset, weights_digest
+from dummy_harness.models.resnet50 import NUM_CLASSES, ResNet50, synthetic_image
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return ResNet50("small")
+
+
+@pytest.fixture(scope="module")
+def model(bench):
+    return bench.build_model()
+
+
+@pytest.fixture(scope="module")
+def dataset(bench, model, dataset_dir):
+    return open_dataset(bench, model, 256, 0, str(dataset_dir))
+
+
+def test_weights_are_deterministic(bench, model):
+    assert weights_digest(bench.build_model()) == weights_digest(model)
+
+
+def test_samples_are_deterministic_per_index():
+    assert np.array_equal(synthetic_image(0, 7), synthetic_image(0, 7))
+    assert not np.array_equal(synthetic_image(0, 7), synthetic_image(0, 8))
+
+
+def test_predictions_spread_over_many_classes(dataset):
+    labels = np.asarray(dataset.arrays["labels"])
+    assert len(np.unique(labels)) >= 100          # of 256 samples
+    assert np.bincount(labels, minlength=NUM_CLASSES).max() <= 16
+
+
+def test_outputs_vary_with_the_input(bench, model, dataset):
+    x = bench.collate(dataset.arrays, range(32))
+    with torch.inference_mode():
+        out = model(*x)
+        shuffled = model(x[0][torch.randperm(32, generator=torch.Generator().manual_seed(1))])
+    assert len(set(out.tolist())) > 16
+    assert not torch.equal(out, shuffled)
+
+
+def test_labels_do_not_depend_on_batch_size(bench, model, dataset):
+    labels = np.asarray(dataset.arrays["labels"][:24])
+    with torch.inference_mode():
+        one_by_one = [int(model(*bench.collate(dataset.arrays, [i]))[0]) for i in range(24)]
+    assert one_by_one == labels.tolist()
+
+
+def test_response_encoding_is_official_float32_class_index(bench, model, dataset):
+    with torch.inference_mode():
+        out = model(*bench.collate(dataset.arrays, range(4)))
+    encoded = bench.encode(out)
+    assert encoded.dtype == np.float32 and encoded.shape == (4, 1) and encoded.flags.c_contiguous
+    hex_data = encoded[2].tobytes().hex().upper()       # what LoadGen writes into the accuracy log
+    assert int(np.frombuffer(bytes.fromhex(hex_data), np.float32)[0]) == int(out[2])
+    assert int(bench.decode(hex_data)[0]) == int(out[2])
+
+
+def test_val_map_lists_labels_in_sample_order(dataset):
+    lines = open(f"{dataset.path}/val_map.txt").read().splitlines()
+    assert len(lines) == dataset.count
+    assert [int(line.split()[1]) for line in lines] == np.asarray(dataset.arrays["labels"]).tolist()
