@@ -97,6 +97,12 @@ def postprocess(i):
         return {'return': 1, 'error': f"the harness left no results.json in {cfg.run_dir} (see console.out there)"}
     if results.get('status') != 'ok':
         return {'return': 1, 'error': f"run {results.get('status')}: {results.get('failure', 'see results.json')}"}
+    # Cross-check against LoadGen's own log: results.json must not claim more than the log says.
+    detail = report.parse_detail_log(os.path.join(cfg.run_dir, 'mlperf_log_detail.txt'))
+    if detail.errors:
+        return {'return': 1, 'error': f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"}
+    if cfg.mode == 'performance' and (detail.get('result_validity') == 'VALID') != bool(results.get('valid')):
+        return {'return': 1, 'error': f"results.json disagrees with {cfg.run_dir}/mlperf_log_detail.txt"}
 
     env.update(cm_env.env_from_results(cfg, results))
     scenario_state = (state.setdefault('cm-mlperf-inference-results', {})

@@ -37,3 +37,16 @@ def test_a_stored_valid_result_is_reused_and_rerun_keeps_the_old_one(harness, tm
     assert rerun.returncode == 0
     kept = list(out.glob("previous_runs/*/*/resnet50/singlestream/performance/run_1/results.json"))
     assert len(kept) == 1 and Path(kept[0]).read_text() and results_of(kept[0].parent) == first
+
+
+def test_a_loadgen_error_record_fails_the_run_even_when_valid(harness, tmp_path):
+    # A Server max_query_count makes LoadGen log "Ending early" as an error while the summary says VALID.
+    conf = tmp_path / "user.conf"
+    conf.write_text("resnet50.Server.min_duration = 0\nresnet50.Server.min_query_count = 500\n"
+                    "resnet50.Server.max_query_count = 500\nresnet50.Server.target_qps = 100\n")
+    out = tmp_path / "o"
+    r = harness("--scenario=Server", f"--user_conf={conf}", f"--output_dir={out}")
+    assert r.returncode == 1, r.output[-2000:]
+    results = results_of(only_run_dir(out, "Server"))
+    assert results["error_count"] >= 1 and results["status"] == "failed" and results["valid"] is False
+    assert "Ending early" in r.stderr
