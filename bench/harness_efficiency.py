@@ -26,7 +26,7 @@ def raw_rate(bench, backend, arrays, batch: int, samples: int) -> float:
     done = 0
     while done < samples:
         idx = [(done + i) % n for i in range(batch)]
-        bench.encode(backend.predict(bench.collate(arrays, idx)))
+        bench.encode(backend.predict(bench.collate(arrays, idx)), idx)
         done += batch
     return done / (time.perf_counter() - start)
 
@@ -71,9 +71,9 @@ def measure(size: str = "small", batches=(1, 8, 32), seconds: float = 2.0, repea
     model = bench.build_model()
     dataset = open_dataset(bench, model, 256, 0, dataset_dir or os.path.join(tempfile.gettempdir(), "bench-ds"))
     backend = PyTorchBackend()
-    backend.load(model, "cpu", "float32", [bench.collate(dataset.arrays, range(8))])
-    store = SampleStore(dataset.arrays, bench.input_names)
+    store = SampleStore(bench, dataset.arrays, dataset.count)
     store.load(range(dataset.count))
+    backend.load(model, "cpu", "float32", [bench.collate(store.ram, range(8))])
     out: Dict[str, Dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for batch in batches:

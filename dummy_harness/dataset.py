@@ -68,8 +68,6 @@ def _read(path: str) -> Optional[Dataset]:
         arrays = {name: np.load(os.path.join(path, f"{name}.npy"), mmap_mode="r") for name in meta["arrays"]}
     except (OSError, ValueError, KeyError):
         return None
-    if any(a.shape[0] != meta["count"] for a in arrays.values()):
-        return None
     return Dataset(path, meta, arrays)
 
 

@@ -5,6 +5,7 @@ inference); LoadGen runs `StartTest` on a thread named "loadgen" whose callbacks
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from .report import (format_table, invalid_reason, latency_ms, parse_detail_log,
                      settings_used, write_results)
 
 # Exit codes of the CLI (and of the process CM runs).
+SWITCH_INTERVAL_S = 0.0002
 EXIT_OK, EXIT_LOADGEN_ERRORS, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_SUT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
@@ -100,8 +102,11 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         raise RunError(str(exc)) from None
     results["dataset"] = {"path": dataset.path, **{k: v for k, v in dataset.meta.items() if k != "arrays"}}
 
-    calibration = [bench.collate(dataset.arrays, range(i, min(i + cfg.batch_size, dataset.count)))
-                   for i in range(0, min(dataset.count, 4 * cfg.batch_size), cfg.batch_size)]
+    store = SampleStore(bench, dataset.arrays, dataset.count)
+    warm = min(dataset.count, 4 * cfg.batch_size)
+    store.load(range(warm))
+    calibration = [bench.collate(store.ram, range(i, min(i + cfg.batch_size, warm)))
+                   for i in range(0, warm, cfg.batch_size)]
     from .backends.base import BackendError
     try:
         backend.load(model, cfg.device, cfg.precision, calibration)
@@ -111,7 +116,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
 
     estimate_qps = estimate_latency = None
     if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf):
-        estimate_qps, estimate_latency = estimate_capacity(bench, backend, dataset.arrays, cfg.batch_size)
+        estimate_qps, estimate_latency = estimate_capacity(bench, backend, store.ram, cfg.batch_size)
         if cfg.scenario == "MultiStream":
             estimate_latency = 8 * 1e3 / estimate_qps
     try:
@@ -123,10 +128,10 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     max_batch = cfg.batch_size
     if cfg.scenario == "Server":
         bound_ms = settings.server_target_latency_ns / 1e6
-        times = batch_times_ms(bench, backend, dataset.arrays, cfg.batch_size)
+        times = batch_times_ms(bench, backend, store.ram, cfg.batch_size)
         max_batch = latency_bounded_batch(times, bound_ms)
         results["server_batching"] = {"latency_bound_ms": bound_ms, "batch_times_ms": times, "max_batch": max_batch}
-    code = _run_loadgen(cfg, bench, backend, dataset, settings, max_batch, results, log)
+    code = _run_loadgen(cfg, bench, backend, store, settings, max_batch, results, log)
     results["timing_s"] = {"total": round(time.perf_counter() - t_start, 3), **results.get("timing_s", {})}
     backend.close()
     _collect(cfg, bench, dataset, results)
@@ -135,11 +140,10 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     return results
 
 
-def _run_loadgen(cfg: RunConfig, bench, backend, dataset: Dataset, settings, max_batch: int,
+def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, max_batch: int,
                  results: Dict[str, Any], log: Callable[[str], None]) -> int:
     import mlperf_loadgen as lg
 
-    store = SampleStore(dataset.arrays, bench.input_names)
     total = lg_settings.qsl_total(cfg)
     perf_count = lg_settings.performance_sample_count(settings, total)
     sut = BatchingSUT(bench, backend, store, max_batch)
@@ -169,6 +173,14 @@ def _run_loadgen(cfg: RunConfig, bench, backend, dataset: Dataset, settings, max
 
     thread = threading.Thread(target=loadgen_main, name="loadgen", daemon=True)
     t0 = time.perf_counter()
+    # The run allocates only short-lived objects: a full collection mid-run would be a latency spike.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    # LoadGen's thread needs the GIL to hand a query over; the compute thread takes it back between torch ops.
+    # A short switch interval bounds how long a query waits for it (loadgen-facts.md: the GIL finding).
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     thread.start()
     try:
         sut.serve()
@@ -177,6 +189,9 @@ def _run_loadgen(cfg: RunConfig, bench, backend, dataset: Dataset, settings, max
     if interrupted:
         _abort(cfg, results, "interrupted", f"stopped by {interrupted[0]}", EXIT_INTERRUPTED, log)
     thread.join()
+    sys.setswitchinterval(switch_interval)
+    gc.enable()
+    gc.unfreeze()
     for s, handler in previous.items():
         signal.signal(s, handler)
     results["timing_s"] = {"loadgen": round(time.perf_counter() - t0, 3)}

@@ -1,33 +1,36 @@
 """The query sample library: samples copied into RAM when LoadGen asks, gathered per batch by the SUT."""
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from ..models.base import Arrays, Benchmark
+
 
 class SampleStore:
-    """RAM copies of the model inputs. `load`/`unload` run on LoadGen's thread and use numpy only (no torch
-    op may run outside the compute thread, see loadgen-facts.md)."""
+    """RAM copies of the model inputs of a dataset. `load`/`unload` run on LoadGen's thread and use numpy only
+    (no torch op may run outside the compute thread, see loadgen-facts.md)."""
 
-    def __init__(self, source: Dict[str, np.ndarray], names: Sequence[str]):
-        self.source = source
-        self.names = tuple(names)
-        # Full-size arrays, filled row by row: pages of rows never loaded are never touched.
-        self.ram: Dict[str, np.ndarray] = {n: np.empty(source[n].shape, source[n].dtype) for n in self.names}
-        self.loaded = np.zeros(len(source[self.names[0]]), dtype=bool)
+    def __init__(self, bench: Benchmark, dataset: Arrays, count: int):
+        self.bench = bench
+        self.dataset = dataset
+        # Full-size arrays filled row by row: pages of rows never loaded are never touched.
+        self.ram: Arrays = {name: np.empty((count,) + tuple(shape), dtype)
+                            for name, (shape, dtype) in bench.input_shapes(dataset).items()}
+        self.loaded = np.zeros(count, dtype=bool)
 
     def load(self, indices: Sequence[int]) -> None:
-        idx = np.asarray(indices, dtype=np.int64)
+        idx = np.unique(np.asarray(indices, dtype=np.int64))
         todo = idx[~self.loaded[idx]]
         if todo.size:
-            todo.sort()
-            for name in self.names:
-                self.ram[name][todo] = self.source[name][todo]
+            rows = self.bench.load_rows(self.dataset, todo)
+            for name, array in self.ram.items():
+                array[todo] = rows[name]
             self.loaded[todo] = True
 
     def unload(self, indices: Sequence[int]) -> None:
-        # The stand-in datasets fit in RAM; keeping rows avoids re-reading them between accuracy chunks.
+        # The stand-in datasets fit in RAM; keeping rows avoids rebuilding them between accuracy chunks.
         pass
 
 

@@ -100,21 +100,21 @@ class BatchingSUT:
         start = time.perf_counter()
         try:
             output = self.backend.predict(self.bench.collate(self.store.ram, indices))
-            responses = self.bench.encode(output)
+            encoded = self.bench.encode(output, indices)
         except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
             raise SUTFailure(f"{type(exc).__name__} on a batch of {len(ids)} samples: {exc}") from exc
-        if responses.shape[0] != len(ids) or not responses.flags.c_contiguous:
-            raise SUTFailure(f"the benchmark encoded {responses.shape[0]} responses for {len(ids)} samples")
-        base, stride = responses.ctypes.data, responses.strides[0]
-        size = responses.shape[1] * responses.itemsize
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, base + i * stride, size) for i, qid in enumerate(ids)])
-        del responses   # only now may the buffer go
+        if len(encoded.spans) != len(ids) or not encoded.buffer.flags.c_contiguous:
+            raise SUTFailure(f"the benchmark encoded {len(encoded.spans)} responses for {len(ids)} samples")
+        base = encoded.buffer.ctypes.data
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, base + offset, size)
+                                 for qid, (offset, size) in zip(ids, encoded.spans)])
+        del encoded   # only now may the buffer go
         self.busy_s += time.perf_counter() - start
         self.batches += 1
         self.samples += len(ids)
 
 
-def batch_times_ms(bench: Benchmark, backend: Backend, arrays, max_batch: int, repeats: int = 3) -> dict:
+def batch_times_ms(bench: Benchmark, backend: Backend, rows, max_batch: int, repeats: int = 3) -> dict:
     """Median predict time (ms) per batch size 1, 2, 4, ... up to max_batch."""
     sizes, b = [], 1
     while b < max_batch:
@@ -123,7 +123,7 @@ def batch_times_ms(bench: Benchmark, backend: Backend, arrays, max_batch: int, r
     sizes.append(max_batch)
     out = {}
     for n in sizes:
-        batch = bench.collate(arrays, [i % len(next(iter(arrays.values()))) for i in range(n)])
+        batch = bench.collate(rows, [i % len(next(iter(rows.values()))) for i in range(n)])
         backend.predict(batch)   # first call of a new shape selects kernels: not timed
         times = []
         for _ in range(repeats):
@@ -141,11 +141,11 @@ def latency_bounded_batch(times_ms: dict, bound_ms: float) -> int:
     return max(fitting) if fitting else 1
 
 
-def estimate_capacity(bench: Benchmark, backend: Backend, store_arrays, max_batch: int,
+def estimate_capacity(bench: Benchmark, backend: Backend, rows, max_batch: int,
                       repeats: int = 3) -> Tuple[float, float]:
     """(samples/s at the max batch size, batch-1 latency in ms), medians of a few timed predicts."""
     def median_time(n: int) -> float:
-        batch = bench.collate(store_arrays, list(range(n)))
+        batch = bench.collate(rows, list(range(n)))
         times = []
         for _ in range(repeats):
             t = time.perf_counter()
@@ -153,5 +153,5 @@ def estimate_capacity(bench: Benchmark, backend: Backend, store_arrays, max_batc
             times.append(time.perf_counter() - t)
         return float(np.median(times))
 
-    n = min(max_batch, len(next(iter(store_arrays.values()))))
+    n = min(max_batch, len(next(iter(rows.values()))))
     return n / median_time(n), median_time(1) * 1e3

@@ -1,15 +1,20 @@
 """What a benchmark stand-in provides. One subclass per file in this folder.
 
-A benchmark owns four things and nothing about LoadGen or devices:
+A benchmark owns these things and nothing about LoadGen or devices:
   * `build_model()`  the fp32 stand-in (plain torch, seeded), whose forward(*inputs) returns the response tensor;
-  * `generate()`     synthetic inputs, deterministic per sample index, and their ground truth;
+  * `generate()`     ground truth (and what is needed to rebuild the inputs), computed with the fp32 stand-in;
+  * `load_rows()`    the model inputs of some samples, as numpy arrays (runs on LoadGen's thread: no torch);
   * `collate()`/`encode()`  samples -> model inputs, model output -> the official response bytes;
   * `evaluate()`     decoded responses -> an AccuracyReport in the official script's form.
+
+Generative benchmarks (LLMs) set `generative = True` and provide `prompt()`/`decoding` instead of collate/encode:
+the harness's generation engine drives their stand-in token by token.
 """
 from __future__ import annotations
 
 import abc
-from typing import Dict, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -17,42 +22,84 @@ import torch
 from ..accuracy import AccuracyReport
 from ..catalogue import BenchmarkSpec
 
-Arrays = Dict[str, np.ndarray]   # named arrays whose first dimension is the sample index
+Arrays = Dict[str, np.ndarray]   # named arrays: the dataset on disk, or samples in RAM
+
+
+@dataclass
+class Encoded:
+    """Responses of one batch: one C-contiguous buffer, and each sample's (byte offset, byte size) in it."""
+    buffer: np.ndarray
+    spans: List[Tuple[int, int]]
+
+    @classmethod
+    def rows(cls, array: np.ndarray) -> "Encoded":
+        """Fixed-size responses: row i of a [batch, k] array is sample i's response."""
+        array = np.ascontiguousarray(array.reshape(array.shape[0], -1))
+        size = array.shape[1] * array.itemsize
+        return cls(array, [(i * size, size) for i in range(array.shape[0])])
+
+    @classmethod
+    def pieces(cls, arrays: Sequence[np.ndarray], dtype) -> "Encoded":
+        """Variable-size responses, packed into one buffer."""
+        flat = [np.ascontiguousarray(a, dtype=dtype).ravel() for a in arrays]
+        buffer = np.concatenate(flat) if flat else np.zeros(0, dtype)
+        if buffer.size == 0:
+            buffer = np.zeros(1, dtype)     # a valid address even when every response is empty
+        spans, offset = [], 0
+        for a in flat:
+            spans.append((offset * buffer.itemsize, a.size * buffer.itemsize))
+            offset += a.size
+        return cls(buffer, spans)
 
 
 class Benchmark(abc.ABC):
     spec: BenchmarkSpec
     input_names: Tuple[str, ...] = ("inputs",)
+    generative = False
 
     def __init__(self, size: str = ""):
         self.size = size or self.spec.default_size
         if self.size not in self.spec.sizes:
             raise ValueError(f"unknown size {self.size!r} for {self.spec.name}; use one of {self.spec.sizes}")
 
+    # ---- model and data ----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def build_model(self) -> torch.nn.Module:
         """The fp32 stand-in in eval mode, identical weights on every call."""
 
     @abc.abstractmethod
     def generate(self, model: torch.nn.Module, count: int, seed: int) -> Arrays:
-        """`count` samples and their ground truth, computed with the fp32 `model`."""
+        """Arrays of `count` samples: their inputs (or what rebuilds them) and ground truth from the fp32 model."""
 
     def write_extras(self, folder: str, arrays: Arrays) -> None:
         """Files the official accuracy script needs beside the dataset (e.g. val_map.txt)."""
 
-    def collate(self, arrays: Arrays, indices: Sequence[int]) -> Tuple[torch.Tensor, ...]:
+    def fits(self) -> str:
+        """'' when this size fits this machine, else a one-line reason (e.g. the weights do not fit in RAM)."""
+        return ""
+
+    def load_rows(self, dataset: Arrays, indices: np.ndarray) -> Arrays:
+        """Model inputs of these samples, numpy only. Default: rows of the stored input arrays."""
+        return {name: np.asarray(dataset[name][indices]) for name in self.input_names}
+
+    def input_shapes(self, dataset: Arrays) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
+        """Per-sample shape and dtype of each input (to preallocate RAM)."""
+        return {name: (dataset[name].shape[1:], dataset[name].dtype) for name in self.input_names}
+
+    # ---- one batch -----------------------------------------------------------------------------------------
+    def collate(self, rows: Arrays, indices: Sequence[int]) -> Tuple[torch.Tensor, ...]:
         """Model inputs for a batch of sample indices; one gather per input, no per-sample Python work."""
         idx = np.asarray(indices, dtype=np.int64)
-        return tuple(torch.from_numpy(np.take(arrays[name], idx, axis=0)) for name in self.input_names)
+        return tuple(torch.from_numpy(np.take(rows[name], idx, axis=0)) for name in self.input_names)
 
-    def encode(self, output: torch.Tensor) -> np.ndarray:
-        """[batch, ...] response tensor on the host -> one C-contiguous [batch, k] array of the response dtype."""
-        array = output.detach().numpy().astype(self.spec.response_dtype, copy=False)
-        return np.ascontiguousarray(array.reshape(array.shape[0], -1))
+    def encode(self, output: torch.Tensor, indices: Sequence[int]) -> Encoded:
+        """Response tensor of a batch (on the host) -> the official response bytes of each sample."""
+        return Encoded.rows(output.detach().numpy().astype(self.spec.response_dtype, copy=False))
 
     def decode(self, hex_data: str) -> np.ndarray:
         return np.frombuffer(bytes.fromhex(hex_data), dtype=self.spec.response_dtype)
 
+    # ---- accuracy --------------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def evaluate(self, responses: Dict[int, np.ndarray], arrays: Arrays) -> AccuracyReport:
-        """Score decoded responses (qsl_idx -> values) against the ground truth in `arrays`."""
+    def evaluate(self, responses: Dict[int, np.ndarray], dataset: Arrays) -> AccuracyReport:
+        """Score decoded responses (qsl_idx -> values) against the ground truth in `dataset`."""

@@ -56,9 +56,11 @@ def test_labels_do_not_depend_on_batch_size(bench, model, dataset):
 def test_response_encoding_is_official_float32_class_index(bench, model, dataset):
     with torch.inference_mode():
         out = model(*bench.collate(dataset.arrays, range(4)))
-    encoded = bench.encode(out)
-    assert encoded.dtype == np.float32 and encoded.shape == (4, 1) and encoded.flags.c_contiguous
-    hex_data = encoded[2].tobytes().hex().upper()       # what LoadGen writes into the accuracy log
+    encoded = bench.encode(out, range(4))
+    assert encoded.buffer.dtype == np.float32 and encoded.buffer.flags.c_contiguous
+    assert encoded.spans == [(0, 4), (4, 4), (8, 4), (12, 4)]
+    offset, size = encoded.spans[2]
+    hex_data = encoded.buffer.tobytes()[offset:offset + size].hex().upper()   # what LoadGen logs
     assert int(np.frombuffer(bytes.fromhex(hex_data), np.float32)[0]) == int(out[2])
     assert int(bench.decode(hex_data)[0]) == int(out[2])
 
