@@ -9,7 +9,7 @@ Adding a benchmark = one file under `models/` plus one entry below.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Tuple
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,10 @@ class BenchmarkSpec:
     # Server target QPS of a `test`-style run when the user gives none, per model size: low enough that the
     # stand-in meets the official latency bound on a 2-core CPU.
     test_server_qps: Mapping[str, float] = field(default_factory=dict)
-    # "module:Class" of the stand-in; None while only the CM variation exists.
-    implementation: Optional[str] = None
+    # "module:Class" of the stand-in (one file under dummy_harness/models/)
+    implementation: str = ""
+    # Query counts of a `test`-style run per scenario, where the generic ones would be too slow.
+    test_query_count: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def default_size(self) -> str:
@@ -63,54 +65,77 @@ RESNET50 = BenchmarkSpec(
 )
 
 
-def _planned(name: str, key: str, task: str, dataset: str, shape, sdtype: str, rdtype: str, layout: str,
-             metric: str, target: float, dtype_env: Tuple[str, str], batch: int) -> BenchmarkSpec:
-    return BenchmarkSpec(name=name, loadgen_key=key, task=task, dataset=dataset, sample_shape=shape,
-                         sample_dtype=sdtype, response_dtype=rdtype, response_layout=layout,
-                         accuracy_metric=metric, accuracy_target=target, accuracy_dtype_env=dtype_env,
-                         default_batch_size=batch, default_dataset_size=0, sizes=("small", "full"))
+RETINANET = BenchmarkSpec(
+    name="retinanet",
+    loadgen_key="retinanet",
+    task="object detection",
+    dataset="OpenImages MLPerf validation subset (synthetic stand-in)",
+    sample_shape=(3, 800, 800),
+    sample_dtype="float32",
+    response_dtype="float32",
+    response_layout="7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label], boxes in [0, 1]",
+    accuracy_metric="mAP",
+    accuracy_target=0.99,
+    accuracy_dtype_env=("CM_OPENIMAGES_ACCURACY_DTYPE", "float32"),
+    default_batch_size=1,
+    default_dataset_size=64,
+    sizes=("small", "full"),
+    test_server_qps={"small": 20.0, "full": 0.5},
+    implementation="dummy_harness.models.retinanet:RetinaNet",
+)
 
 
-_RETINANET = _planned("retinanet", "retinanet", "object detection", "OpenImages MLPerf subset",
-                      (3, 800, 800), "float32", "float32",
-                      "7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label]", "mAP", 0.99,
-                      ("CM_OPENIMAGES_ACCURACY_DTYPE", "float32"), 1)
-_BERT = dict(key="bert", task="question answering", dataset="SQuAD v1.1", shape=(3, 384), sdtype="int64",
-             rdtype="float32", layout="[384, 2] start/end logits", metric="F1",
-             dtype_env=("CM_SQUAD_ACCURACY_DTYPE", "float32"), batch=8)
-_GPTJ = dict(key="gptj", task="summarization", dataset="CNN/DailyMail", shape=(1919,), sdtype="int64",
-             rdtype="int32", layout="generated token ids", metric="ROUGE-1/2/L",
-             dtype_env=("CM_CNNDM_ACCURACY_DTYPE", "int32"), batch=8)
-_LLAMA = dict(key="llama2-70b", task="question answering", dataset="Open-Orca", shape=(1024,), sdtype="int64",
-              rdtype="int32", layout="generated token ids", metric="ROUGE-1/2/L",
-              dtype_env=("CM_OPENORCA_ACCURACY_DTYPE", "int32"), batch=8)
+def _bert(name: str, target: float, implementation: str) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key="bert", task="question answering", dataset="SQuAD v1.1 (synthetic stand-in)",
+        sample_shape=(3, 384), sample_dtype="int64", response_dtype="float32",
+        response_layout="[384, 2] float32: start logits, end logits", accuracy_metric="F1",
+        accuracy_target=target, accuracy_dtype_env=("CM_SQUAD_ACCURACY_DTYPE", "float32"),
+        default_batch_size=8, default_dataset_size=256, sizes=("small", "full"),
+        test_server_qps={"small": 50.0, "full": 1.0}, implementation=implementation)
+
+
+def _gptj(name: str, target: float, implementation: str) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key="gptj", task="summarization", dataset="CNN/DailyMail (synthetic stand-in)",
+        sample_shape=(1919,), sample_dtype="int64", response_dtype="int32",
+        response_layout="generated token ids (prompt stripped), int32", accuracy_metric="ROUGE-1",
+        accuracy_target=target, accuracy_dtype_env=("CM_CNNDM_ACCURACY_DTYPE", "int32"),
+        default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
+        test_server_qps={"small": 50.0, "full": 0.05}, implementation=implementation,
+        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500})
+
+
+def _llama2(name: str, target: float, implementation: str) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key="llama2-70b", task="question answering", dataset="Open-Orca (synthetic stand-in)",
+        sample_shape=(1024,), sample_dtype="int64", response_dtype="int32",
+        response_layout="generated token ids, int32, with n_tokens", accuracy_metric="ROUGE-1",
+        accuracy_target=target, accuracy_dtype_env=("CM_OPENORCA_ACCURACY_DTYPE", "int32"),
+        default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
+        test_server_qps={"small": 50.0, "full": 0.05}, implementation=implementation,
+        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500})
+
 
 CATALOGUE: Dict[str, BenchmarkSpec] = {
     spec.name: spec for spec in (
         RESNET50,
-        _RETINANET,
-        _planned("bert-99", target=0.99, **_BERT),
-        _planned("bert-99.9", target=0.999, **_BERT),
-        _planned("gptj-99", target=0.99, **_GPTJ),
-        _planned("gptj-99.9", target=0.999, **_GPTJ),
-        _planned("llama2-70b-99", target=0.99, **_LLAMA),
-        _planned("llama2-70b-99.9", target=0.999, **_LLAMA),
+        RETINANET,
+        _bert("bert-99", 0.99, "dummy_harness.models.bert:Bert99"),
+        _bert("bert-99.9", 0.999, "dummy_harness.models.bert:Bert999"),
+        _gptj("gptj-99", 0.99, "dummy_harness.models.gptj:GptJ99"),
+        _gptj("gptj-99.9", 0.999, "dummy_harness.models.gptj:GptJ999"),
+        _llama2("llama2-70b-99", 0.99, "dummy_harness.models.llama2:Llama2_99"),
+        _llama2("llama2-70b-99.9", 0.999, "dummy_harness.models.llama2:Llama2_999"),
     )
 }
 
 DEFAULT_MODEL = "resnet50"
 
 
-def implemented() -> Tuple[str, ...]:
-    return tuple(name for name, spec in CATALOGUE.items() if spec.implementation)
-
-
 def get(name: str) -> BenchmarkSpec:
-    """The spec of an implemented benchmark; ValueError naming what exists otherwise."""
+    """The spec of a benchmark; ValueError naming the known ones otherwise."""
     spec = CATALOGUE.get(name)
     if spec is None:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(CATALOGUE)}")
-    if not spec.implementation:
-        raise ValueError(f"model {name!r} is declared but its stand-in is not implemented yet; "
-                         f"implemented: {', '.join(implemented())}")
     return spec

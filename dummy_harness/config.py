@@ -215,10 +215,7 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     model = str(opt.get("model", catalogue.DEFAULT_MODEL)).strip()
     if model not in catalogue.CATALOGUE:
         raise ConfigError(f"--model={model!r} is not accepted; use one of: {', '.join(catalogue.CATALOGUE)}")
-    try:
-        spec = catalogue.get(model)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    spec = catalogue.get(model)
     out["model"] = model
 
     scenario = _choice("scenario", opt.get("scenario", "Offline"), SCENARIOS, _SCENARIO_ALIASES)

@@ -65,6 +65,26 @@ def latency_ms(log: DetailLog, per_query: bool = False) -> Dict[str, float]:
     return out
 
 
+def token_latencies_ms(log: DetailLog) -> Dict[str, Dict[str, float]]:
+    """Time to first token and time per output token (LLMs with token latencies), in ms."""
+    out: Dict[str, Dict[str, float]] = {}
+    for name, prefix, suffix in (("ttft", "result_first_token_", "_latency_ns"),
+                                 ("tpot", "result_time_per_output_token_", "_ns")):
+        values = {}
+        for p in _PERCENTILES:
+            value = log.get(f"{prefix}{p}_percentile{suffix}")
+            if value is not None:
+                values[f"p{float(p):g}"] = value / 1e6
+        for stat in ("min", "max", "mean"):
+            value = log.get(f"{prefix}{stat}_latency_ns") if name == "ttft" else \
+                log.get(f"result_time_to_output_token_{stat}")
+            if value is not None:
+                values[stat] = value / 1e6
+        if values:
+            out[name] = values
+    return out
+
+
 def performance_result(scenario: str, log: DetailLog) -> Dict[str, Any]:
     key, name, unit, scale = METRICS[scenario]
     value = log.get(key)
@@ -76,7 +96,7 @@ def performance_result(scenario: str, log: DetailLog) -> Dict[str, Any]:
     result: Dict[str, Any] = {"metric": name, "unit": unit,
                               "value": None if value is None else float(value) * scale}
     for extra in ("result_completed_tokens_per_second", "result_inferred_tokens_per_second",
-                  "result_token_throughput", "result_scheduled_samples_per_sec"):
+                  "result_tokens_per_second", "result_token_throughput", "result_scheduled_samples_per_sec"):
         if log.get(extra) is not None:
             result[extra[len("result_"):]] = float(log.get(extra))
     return result

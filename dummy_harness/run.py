@@ -19,10 +19,11 @@ from .config import RunConfig
 from .dataset import Dataset, DatasetError, open_dataset
 from .evaluate import evaluate_run
 from .loadgen import settings as lg_settings
+from .loadgen.generation import GenerationSUT
 from .loadgen.qsl import SampleStore, construct
 from .loadgen.sut import BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch
 from .report import (format_table, invalid_reason, latency_ms, parse_detail_log, performance_result,
-                     settings_used, write_results)
+                     settings_used, token_latencies_ms, write_results)
 
 # Exit codes of the CLI (and of the process CM runs).
 SWITCH_INTERVAL_S = 0.0002
@@ -88,6 +89,9 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     results["environment"] = _environment()
 
     bench = models.load(cfg.spec, cfg.size)
+    too_big = bench.fits()
+    if too_big:
+        raise RunError(too_big)
     backend = backend_registry.load(cfg.backend)
     if cfg.device == "gpu":
         from .backends.pytorch import cuda_unavailable_reason
@@ -105,8 +109,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     store = SampleStore(bench, dataset.arrays, dataset.count)
     warm = min(dataset.count, 4 * cfg.batch_size)
     store.load(range(warm))
-    calibration = [bench.collate(store.ram, range(i, min(i + cfg.batch_size, warm)))
-                   for i in range(0, warm, cfg.batch_size)]
+    calibration = bench.calibration_batches(store.ram, cfg.batch_size, warm)
     from .backends.base import BackendError
     try:
         backend.load(model, cfg.device, cfg.precision, calibration)
@@ -115,7 +118,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     results["backend"] = backend.describe()
 
     estimate_qps = estimate_latency = None
-    if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf):
+    if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf or bench.generative):
         estimate_qps, estimate_latency = estimate_capacity(bench, backend, store.ram, cfg.batch_size)
         if cfg.scenario == "MultiStream":
             estimate_latency = 8 * 1e3 / estimate_qps
@@ -126,7 +129,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     results["loadgen_settings"] = {**facts, "requested": lg_settings.summary_settings(settings)}
 
     max_batch = cfg.batch_size
-    if cfg.scenario == "Server":
+    if cfg.scenario == "Server" and not bench.generative:
         bound_ms = settings.server_target_latency_ns / 1e6
         times = batch_times_ms(bench, backend, store.ram, cfg.batch_size)
         max_batch = latency_bounded_batch(times, bound_ms)
@@ -146,7 +149,12 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
 
     total = lg_settings.qsl_total(cfg)
     perf_count = lg_settings.performance_sample_count(settings, total)
-    sut = BatchingSUT(bench, backend, store, max_batch)
+    if bench.generative:
+        tokens = bool(settings.use_token_latencies)
+        sut = GenerationSUT(bench, backend, store, max_batch, stream_first_token=tokens and cfg.scenario != "Offline",
+                            report_tokens=tokens)
+    else:
+        sut = BatchingSUT(bench, backend, store, max_batch)
 
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = cfg.run_dir
@@ -195,8 +203,12 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     for s, handler in previous.items():
         signal.signal(s, handler)
     results["timing_s"] = {"loadgen": round(time.perf_counter() - t0, 3)}
-    results["sut"] = {"batches": sut.batches, "samples": sut.samples, "compute_busy_s": round(sut.busy_s, 3),
-                      "max_batch": max_batch, "qsl_total": total, "performance_sample_count": perf_count}
+    results["sut"] = {"kind": type(sut).__name__, "batches": sut.batches, "samples": sut.samples,
+                      "compute_busy_s": round(sut.busy_s, 3), "max_batch": max_batch, "qsl_total": total,
+                      "performance_sample_count": perf_count}
+    if bench.generative:
+        results["sut"].update(generated_tokens=sut.tokens, first_tokens_sent=sut.first_tokens_sent,
+                              streaming=sut.stream_first_token, n_tokens_reported=sut.report_tokens)
     lg.DestroyQSL(lg_qsl)
     lg.DestroyFastSUT(lg_sut)
     return EXIT_OK
@@ -232,6 +244,11 @@ def _collect(cfg: RunConfig, bench, dataset: Dataset, results: Dict[str, Any]) -
         results["invalid_reason"] = invalid_reason(detail)
         results["early_stopping_met"] = detail.get("early_stopping_met")
         results["latency_ms"] = latency_ms(detail, per_query=cfg.scenario == "MultiStream")
+        tokens = token_latencies_ms(detail)
+        if tokens:
+            results["token_latency_ms"] = tokens
+            results["token_latency_bounds_ms"] = {"ttft": detail.get("requested_server_ttft_latency", 0) / 1e6,
+                                                  "tpot": detail.get("requested_server_tpot_latency", 0) / 1e6}
         results["valid"] = results["validity"] == "VALID" and not detail.errors
     else:
         report = evaluate_run(bench, cfg.run_dir, dataset.arrays, lg_settings.qsl_total(cfg))

@@ -93,11 +93,38 @@ class PyTorchBackend(Backend):
             from torch.ao.quantization import get_default_qconfig_mapping
             from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
             torch.backends.quantized.engine = "x86"
-            prepared = prepare_fx(model, get_default_qconfig_mapping("x86"), example_inputs=tuple(calibration[0]))
+            qconfig = get_default_qconfig_mapping("x86")
+            try:
+                parts = {"": prepare_fx(model, qconfig, example_inputs=tuple(calibration[0]))}
+                model = parts[""]
+            except Exception:   # noqa: BLE001 - not traceable as a whole (Python control flow, e.g. NMS)
+                parts = self._prepare_conv_children(model, qconfig, calibration, prepare_fx)
             with torch.inference_mode():
                 for batch in calibration:
-                    prepared(*batch)
-            return convert_fx(prepared)
+                    model(*batch)
+            if "" in parts:
+                return convert_fx(model)
+            for name, prepared in parts.items():
+                setattr(model, name, convert_fx(prepared))
+            return model
+
+    @staticmethod
+    def _prepare_conv_children(model, qconfig, calibration, prepare_fx):
+        """Static int8 for each direct child holding convolutions, traced on the inputs it really receives."""
+        children = {name: child for name, child in model.named_children() if _has_conv(child)}
+        seen = {}
+        hooks = [child.register_forward_pre_hook(lambda mod, args, name=name: seen.setdefault(name, args))
+                 for name, child in children.items()]
+        with torch.inference_mode():
+            model(*calibration[0])
+        for hook in hooks:
+            hook.remove()
+        parts = {}
+        for name, child in children.items():
+            if name in seen:
+                parts[name] = prepare_fx(child, qconfig, example_inputs=seen[name])
+                setattr(model, name, parts[name])
+        return parts
 
     # ---- inference -------------------------------------------------------------------------------------------
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:

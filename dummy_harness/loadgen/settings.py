@@ -85,11 +85,12 @@ def render_user_conf(cfg: RunConfig, official: Official, targets: Targets) -> st
         put("performance_sample_count_override", perf_count)
 
     if cfg.run_style == "test":
-        queries = cfg.count or TEST_QUERY_COUNT[scenario]
+        queries = cfg.count or cfg.spec.test_query_count.get(scenario, TEST_QUERY_COUNT[scenario])
         put("min_duration", 0)
         put("min_query_count", queries)
-        # Server stops by itself at min_query_count; a max there makes LoadGen log an "Ending early" error.
-        if scenario != "Server":
+        # With min_duration 0 LoadGen stops at min_query_count by itself. Outside Offline a max_query_count makes
+        # it log "Ending early" as an error whenever it plans more queries (Server, equal-issue LLM runs).
+        if scenario == "Offline":
             put("max_query_count", queries)
     elif cfg.run_style == "fast":
         put("min_duration", official.min_duration_ms // FAST_FACTOR)

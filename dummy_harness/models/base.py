@@ -92,6 +92,10 @@ class Benchmark(abc.ABC):
         idx = np.asarray(indices, dtype=np.int64)
         return tuple(torch.from_numpy(np.take(rows[name], idx, axis=0)) for name in self.input_names)
 
+    def calibration_batches(self, rows: Arrays, batch_size: int, count: int) -> List[Tuple[torch.Tensor, ...]]:
+        """A few real input batches of the first `count` (loaded) samples: warm-up and int8 ranges."""
+        return [self.collate(rows, range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
+
     def encode(self, output: torch.Tensor, indices: Sequence[int]) -> Encoded:
         """Response tensor of a batch (on the host) -> the official response bytes of each sample."""
         return Encoded.rows(output.detach().numpy().astype(self.spec.response_dtype, copy=False))

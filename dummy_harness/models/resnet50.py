@@ -6,7 +6,7 @@ Response: one float32 per sample, the predicted class index (as the reference im
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -35,11 +35,12 @@ CALIBRATION_ATTEMPT = 1000   # calibration images use an attempt number the data
 class Bottleneck(nn.Module):
     """ResNet v1.5 bottleneck: the stride sits on the 3x3 convolution."""
 
-    def __init__(self, cin: int, width: int, stride: int):
+    def __init__(self, cin: int, width: int, stride: int, groups: int = 1, cout: int = 0):
         super().__init__()
-        cout = width * 4
+        cout = cout or width * 4      # ResNeXt passes its own output width and groups
         self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
-        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
         self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
@@ -62,19 +63,39 @@ class Bottleneck(nn.Module):
 
 
 class ResNet50Net(nn.Module):
-    def __init__(self, width: int, blocks: Tuple[int, ...]):
+    """ResNet-50 v1.5 (groups=1) or ResNeXt (groups=32, inner_factor=2) trunk with a classifier."""
+
+    def __init__(self, width: int, blocks: Tuple[int, ...], groups: int = 1, inner_factor: int = 1,
+                 patchify: int = 0):
         super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width)
+        self.stem_stride = patchify or 4
+        if patchify:   # a PxP stride-P stem (as ConvNeXt): far cheaper than the 7x7 conv + max pool
+            self.conv1, self.bn1 = nn.Conv2d(3, width, patchify, patchify, bias=False), nn.BatchNorm2d(width)
+            self.maxpool = nn.Identity()
+        else:
+            self.conv1, self.bn1 = nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        layers, cin = [], width
+        layers, cin, self.stage_ends, self.stage_channels = [], width, [], []
         for stage, count in enumerate(blocks):
-            stage_width = width * 2 ** stage
+            inner, cout = width * inner_factor * 2 ** stage, width * 4 * 2 ** stage
             for j in range(count):
-                layers.append(Bottleneck(cin, stage_width, 2 if (j == 0 and stage > 0) else 1))
-                cin = stage_width * 4
+                layers.append(Bottleneck(cin, inner, 2 if (j == 0 and stage > 0) else 1, groups, cout))
+                cin = cout
+            self.stage_ends.append(len(layers) - 1)
+            self.stage_channels.append(cout)
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, NUM_CLASSES)
+
+    def stages(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Outputs of the four stages (strides stem_stride x 1, 2, 4, 8), for detection necks."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i in self.stage_ends:
+                outs.append(x)
+        return outs
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
@@ -112,39 +133,41 @@ def synthetic_image(seed: int, index: int, attempt: int = 0) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
+def build_trunk(model: ResNet50Net, calibration: torch.Tensor, seed: int) -> ResNet50Net:
+    """Seeded weights; batch-norm statistics from `calibration` (a stand-in for training); the classifier
+    centred on the mean feature so predictions spread over the classes; batch norm folded into the convs."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+                m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
+            elif isinstance(m, nn.Linear):
+                m.weight.normal_(0.0, (1.0 / m.in_features) ** 0.5, generator=gen)
+                m.bias.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.momentum = None          # cumulative average over the calibration batch
+                m.reset_running_stats()
+        model.train()
+        model.features(calibration)
+        model.eval()
+        mean_feature = model.features(calibration).mean(dim=0)
+        model.fc.bias.copy_(-model.fc.weight @ mean_feature)
+        model.conv1 = fuse_conv_bn_eval(model.conv1, model.bn1)
+        model.bn1 = nn.Identity()
+        for block in model.layers:
+            block.fold_batchnorm()
+    return model.eval()
+
+
 class ResNet50(Benchmark):
     spec = RESNET50
     input_names = ("inputs",)
 
     def build_model(self) -> nn.Module:
         width, blocks = SIZES[self.size]
-        model = ResNet50Net(width, blocks)
-        gen = torch.Generator().manual_seed(WEIGHT_SEED)
-        with torch.no_grad():
-            for m in model.modules():
-                if isinstance(m, nn.Conv2d):
-                    fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1]
-                    m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
-                elif isinstance(m, nn.Linear):
-                    m.weight.normal_(0.0, (1.0 / m.in_features) ** 0.5, generator=gen)
-                    m.bias.zero_()
-                elif isinstance(m, nn.BatchNorm2d):
-                    m.momentum = None          # cumulative average over the calibration batch
-                    m.reset_running_stats()
-            # Stand-in for training: batch-norm statistics from synthetic images, then centre the classifier
-            # on their mean feature, so that predictions spread over the classes instead of collapsing.
-            calibration = torch.from_numpy(np.stack([synthetic_image(0, i, CALIBRATION_ATTEMPT) for i in range(16)]))
-            model.train()
-            model.features(calibration)
-            model.eval()
-            mean_feature = model.features(calibration).mean(dim=0)
-            model.fc.bias.copy_(-model.fc.weight @ mean_feature)
-            # Inference form: batch norm folded into the convolutions (same function, fewer ops).
-            model.conv1 = fuse_conv_bn_eval(model.conv1, model.bn1)
-            model.bn1 = nn.Identity()
-            for block in model.layers:
-                block.fold_batchnorm()
-        return model.eval()
+        calibration = torch.from_numpy(np.stack([synthetic_image(0, i, CALIBRATION_ATTEMPT) for i in range(16)]))
+        return build_trunk(ResNet50Net(width, blocks), calibration, WEIGHT_SEED)
 
     def generate(self, model: nn.Module, count: int, seed: int) -> Arrays:
         inputs = np.empty((count, 3, IMAGE, IMAGE), dtype=np.float32)

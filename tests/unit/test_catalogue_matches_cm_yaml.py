@@ -32,11 +32,18 @@ def test_default_model_is_the_catalogue_default():
     assert defaults == [catalogue.DEFAULT_MODEL]
 
 
-def test_accuracy_dtype_env_matches_the_catalogue_where_declared():
+def test_every_model_exports_the_accuracy_dtype_of_the_catalogue():
     for name, v in variations_of("model").items():
         key, value = catalogue.CATALOGUE[name].accuracy_dtype_env
-        if key in v.get("env", {}):
-            assert v["env"][key] == value
+        assert v["env"][key] == value
+        assert key in META["new_env_keys"]
+
+
+def test_every_model_names_an_existing_stand_in():
+    import importlib
+    for spec in catalogue.CATALOGUE.values():
+        module, cls = spec.implementation.split(":")
+        assert getattr(importlib.import_module(module), cls).__name__ == cls
 
 
 def test_all_seed_flags_are_mapped_and_understood():

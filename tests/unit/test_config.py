@@ -54,11 +54,6 @@ def test_bad_values_give_one_line_naming_value_and_choices(raw, needle):
     assert needle in message and "\n" not in message
 
 
-def test_unimplemented_benchmark_names_what_is_missing():
-    with pytest.raises(ConfigError, match="not implemented yet.*implemented: resnet50"):
-        parse_options({"model": "bert-99"})
-
-
 def test_argv_round_trips_through_the_cli_parser(tmp_path):
     cfg = parse_options({"scenario": "Server", "server_target_qps": "12.5", "count": "200", "mode": "accuracy",
                          "output_dir": str(tmp_path), "rerun": "yes", "precision": "fp16"})

@@ -1,0 +1,163 @@
+"""The SUT of generative benchmarks: continuous batching with token streaming.
+
+Up to `slots` sequences decode together; a new prompt joins as soon as a slot is free (its prefill runs between
+two decode steps), and a finished sequence is answered at once. With token latencies on (llama2-70b), outside
+Offline every sample gets exactly one FirstTokenComplete before its final response, and every final response
+carries n_tokens. As in BatchingSUT, every torch op runs on the thread that calls serve(); LoadGen's thread only
+enqueues.
+"""
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..backends.base import Backend
+from ..models.base import Encoded
+from ..models.decoder import choose, finished
+from .qsl import SampleStore
+from .sut import SUTFailure
+
+
+@dataclass
+class Sequence_:
+    response_id: int
+    index: int
+    position: int                         # next cache position to write
+    tokens: List[int] = field(default_factory=list)
+
+
+class GenerationSUT:
+    def __init__(self, bench, backend: Backend, store: SampleStore, slots: int, stream_first_token: bool,
+                 report_tokens: bool):
+        self.bench = bench
+        self.backend = backend
+        self.store = store
+        self.slots = slots
+        self.stream_first_token = stream_first_token
+        self.report_tokens = report_tokens
+        self.eos_id = bench.eos_id
+        self.min_new = bench.decoder_size.min_new_tokens
+        self.max_new = bench.decoder_size.max_new_tokens
+        self._queue: "queue.SimpleQueue[Optional[Tuple[int, int]]]" = queue.SimpleQueue()
+        self.stop_requested = threading.Event()
+        self.batches = 0          # decode steps
+        self.samples = 0
+        self.tokens = 0
+        self.busy_s = 0.0
+        self.first_tokens_sent = 0
+
+    # ---- LoadGen thread ------------------------------------------------------------------------------------
+    def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
+        for rid, idx in zip(ids, indices):
+            self._queue.put((rid, idx))
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        self._queue.put(None)
+
+    # ---- compute thread ------------------------------------------------------------------------------------
+    def serve(self, poll_s: float = 0.5) -> None:
+        waiting: Deque[Tuple[int, int]] = collections.deque()
+        active: Dict[int, Sequence_] = {}
+        done = False
+        while True:
+            # Take what has arrived; block only when there is nothing to decode.
+            while True:
+                try:
+                    item = self._queue.get(timeout=poll_s) if not (active or waiting or done) else \
+                        self._queue.get_nowait()
+                except queue.Empty:
+                    if self.stop_requested.is_set():
+                        return
+                    if active or waiting or done:
+                        break
+                    continue
+                if item is None:
+                    done = True
+                else:
+                    waiting.append(item)
+            if done and not active and not waiting:
+                return
+            start = time.perf_counter()
+            try:
+                free = [s for s in range(self.slots) if s not in active]
+                while waiting and free:
+                    slot = free.pop(0)
+                    rid, idx = waiting.popleft()
+                    seq = self._prefill(slot, rid, idx)
+                    if seq is not None:
+                        active[slot] = seq
+                if active:
+                    self._decode(active)
+            except SUTFailure:
+                raise
+            except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
+                raise SUTFailure(f"{type(exc).__name__} while generating: {exc}") from exc
+            self.busy_s += time.perf_counter() - start
+            if self.stop_requested.is_set():
+                return
+
+    def _prefill(self, slot: int, rid: int, idx: int) -> Optional[Sequence_]:
+        import mlperf_loadgen as lg
+
+        prompt = self.bench.prompt(self.store.ram, idx)
+        top2 = self.backend.predict((torch.from_numpy(prompt[None].astype(np.int64)), torch.tensor([slot]),
+                                     torch.tensor([0])))[0].tolist()
+        token = choose((top2[0], top2[1]), 0, self.eos_id, self.min_new)
+        seq = Sequence_(rid, idx, position=len(prompt))
+        if self.stream_first_token:
+            first = np.array([token], dtype=np.int32)
+            lg.FirstTokenComplete([lg.QuerySampleResponse(rid, first.ctypes.data, first.nbytes)])
+            self.first_tokens_sent += 1
+        if token == self.eos_id:
+            self._complete([seq])
+            return None
+        seq.tokens.append(token)
+        if finished(token, len(seq.tokens), self.eos_id, self.max_new):
+            self._complete([seq])
+            return None
+        return seq
+
+    def _decode(self, active: Dict[int, Sequence_]) -> None:
+        slots = sorted(active)
+        seqs = [active[s] for s in slots]
+        tokens = torch.tensor([[seq.tokens[-1]] for seq in seqs], dtype=torch.int64)
+        starts = torch.tensor([seq.position for seq in seqs], dtype=torch.int64)
+        top2 = self.backend.predict((tokens, torch.tensor(slots, dtype=torch.int64), starts)).tolist()
+        self.batches += 1
+        ended = []
+        for slot, seq, pair in zip(slots, seqs, top2):
+            seq.position += 1
+            token = choose((pair[0], pair[1]), len(seq.tokens), self.eos_id, self.min_new)
+            if token != self.eos_id:
+                seq.tokens.append(token)
+            if finished(token, len(seq.tokens), self.eos_id, self.max_new):
+                ended.append(seq)
+                del active[slot]
+        if ended:
+            self._complete(ended)
+
+    def _complete(self, seqs: List[Sequence_]) -> None:
+        import mlperf_loadgen as lg
+
+        encoded = Encoded.pieces([np.asarray(s.tokens, dtype=np.int32) for s in seqs], np.int32)
+        base = encoded.buffer.ctypes.data
+        if self.report_tokens:
+            responses = [lg.QuerySampleResponse(s.response_id, base + off, size, len(s.tokens))
+                         for s, (off, size) in zip(seqs, encoded.spans)]
+        else:
+            responses = [lg.QuerySampleResponse(s.response_id, base + off, size)
+                         for s, (off, size) in zip(seqs, encoded.spans)]
+        lg.QuerySamplesComplete(responses)
+        del encoded
+        self.samples += len(seqs)
+        self.tokens += sum(len(s.tokens) for s in seqs)
