@@ -82,6 +82,7 @@ RETINANET = BenchmarkSpec(
     sizes=("small", "full"),
     test_server_qps={"small": 20.0, "full": 0.5},
     implementation="dummy_harness.models.retinanet:RetinaNet",
+    test_query_count={"Offline": 256, "SingleStream": 128, "Server": 500},
 )
 
 

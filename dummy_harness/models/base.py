@@ -52,6 +52,14 @@ class Encoded:
         return cls(buffer, spans)
 
 
+def gather(array: np.ndarray, indices: Sequence[int]) -> np.ndarray:
+    """Rows of `array`: a zero-copy view for a single index, one np.take otherwise."""
+    if len(indices) == 1 and array.flags.writeable:     # torch warns on views of read-only (mmap) arrays
+        i = int(indices[0])
+        return array[i:i + 1]
+    return np.take(array, np.asarray(indices, dtype=np.int64), axis=0)
+
+
 class Benchmark(abc.ABC):
     spec: BenchmarkSpec
     input_names: Tuple[str, ...] = ("inputs",)
@@ -88,9 +96,8 @@ class Benchmark(abc.ABC):
 
     # ---- one batch -----------------------------------------------------------------------------------------
     def collate(self, rows: Arrays, indices: Sequence[int]) -> Tuple[torch.Tensor, ...]:
-        """Model inputs for a batch of sample indices; one gather per input, no per-sample Python work."""
-        idx = np.asarray(indices, dtype=np.int64)
-        return tuple(torch.from_numpy(np.take(rows[name], idx, axis=0)) for name in self.input_names)
+        """Model inputs for a batch of sample indices; one gather per input (none for one sample: a view)."""
+        return tuple(torch.from_numpy(gather(rows[name], indices)) for name in self.input_names)
 
     def calibration_batches(self, rows: Arrays, batch_size: int, count: int) -> List[Tuple[torch.Tensor, ...]]:
         """A few real input batches of the first `count` (loaded) samples: warm-up and int8 ranges."""

@@ -1,6 +1,6 @@
 """retinanet: a ResNeXt/ResNet trunk, an FPN-style neck, class and box heads, box decoding and NMS.
 
-Input: float32 [3, 800, 800] per sample, synthesised from its index when LoadGen loads it (7.7 MB a sample is
+Input: float32 [3, 800, 800] per sample (held channels-last in RAM), synthesised from its index when LoadGen loads it (7.7 MB a sample is
 not worth storing). Response: float32 7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label] per detection,
 boxes normalised to [0, 1], labels 1..264, at most 100 per image (fewer than 7 floats = no detection), as the
 reference writes them. Accuracy: COCO mAP (pycocotools, as accuracy-openimages.py) against the fp32 stand-in's
@@ -21,7 +21,7 @@ from torch import nn
 
 from ..accuracy import AccuracyReport
 from ..catalogue import RETINANET
-from .base import Arrays, Benchmark, Encoded
+from .base import Arrays, Benchmark, Encoded, gather
 from .resnet50 import ResNet50Net, build_trunk
 
 IMAGE = 800
@@ -154,18 +154,24 @@ def _nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor) -> tor
 
 
 def synthetic_image(seed: int, index: int) -> np.ndarray:
-    """A normalised 3x800x800 scene: blocky background, a few bright rectangles ("objects"), noise."""
+    """A normalised 800x800x3 (HWC) scene: blocky background, a few bright rectangles ("objects"), noise.
+    Kept channels-last in RAM, so the model reads it without a layout copy."""
     rng = np.random.default_rng([seed, index, IMAGE])
-    coarse = rng.standard_normal((3, 25, 25), dtype=np.float32)
-    image = np.repeat(np.repeat(coarse, 32, axis=1), 32, axis=2)
+    coarse = rng.standard_normal((25, 25, 3), dtype=np.float32)
+    image = np.repeat(np.repeat(coarse, 32, axis=0), 32, axis=1)
     for _ in range(int(rng.integers(2, 8))):
         y, x = rng.integers(0, IMAGE - 64, size=2)
         h, w = rng.integers(32, 320, size=2)
-        image[:, y:y + h, x:x + w] += 2.0 * rng.standard_normal((3, 1, 1), dtype=np.float32)
+        image[y:y + h, x:x + w, :] += 2.0 * rng.standard_normal(3, dtype=np.float32)
     # Texture at 200x200, repeated 4x4: fine enough for the stand-in, 16x cheaper to draw than full resolution.
-    noise = 0.25 * rng.standard_normal((3, IMAGE // 4, IMAGE // 4), dtype=np.float32)
-    image += np.repeat(np.repeat(noise, 4, axis=1), 4, axis=2)
+    noise = 0.25 * rng.standard_normal((IMAGE // 4, IMAGE // 4, 3), dtype=np.float32)
+    image += np.repeat(np.repeat(noise, 4, axis=0), 4, axis=1)
     return image
+
+
+def nchw(images: np.ndarray) -> torch.Tensor:
+    """[B, H, W, C] numpy -> [B, C, H, W] tensor view (channels-last strides, no copy)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2)
 
 
 class RetinaNet(Benchmark):
@@ -175,7 +181,7 @@ class RetinaNet(Benchmark):
     def build_model(self) -> nn.Module:
         cfg = SIZES[self.size]
         width, blocks, groups, inner, patchify = cfg["trunk"]
-        calibration = torch.from_numpy(np.stack([synthetic_image(CALIBRATION_SEED, i) for i in range(4)]))
+        calibration = nchw(np.stack([synthetic_image(CALIBRATION_SEED, i) for i in range(4)])).contiguous()
         trunk = build_trunk(ResNet50Net(width, blocks, groups, inner, patchify),
                             nn.functional.interpolate(calibration, size=224), WEIGHT_SEED)
         model = RetinaNetStandIn(trunk, cfg["fpn"], cfg["levels"], cfg["head_depth"], cfg["anchors"])
@@ -190,7 +196,10 @@ class RetinaNet(Benchmark):
         return model.eval()
 
     def input_shapes(self, dataset: Arrays):
-        return {"images": ((3, IMAGE, IMAGE), np.dtype(np.float32))}
+        return {"images": ((IMAGE, IMAGE, 3), np.dtype(np.float32))}
+
+    def collate(self, rows: Arrays, indices: Sequence[int]) -> Tuple[torch.Tensor, ...]:
+        return (nchw(gather(rows["images"], indices)),)
 
     def load_rows(self, dataset: Arrays, indices: np.ndarray) -> Arrays:
         seed = int(dataset["seed"][0])
@@ -202,7 +211,7 @@ class RetinaNet(Benchmark):
         with torch.inference_mode():
             for start in range(0, count, 4):
                 idx = np.arange(start, min(start + 4, count))
-                out = model(torch.from_numpy(self.load_rows(arrays, idx)["images"])).numpy()
+                out = model(nchw(self.load_rows(arrays, idx)["images"])).numpy()
                 for i, rows in zip(idx, out):
                     rows = rows[rows[:, 4] >= 0]
                     dets.append(np.concatenate([np.full((len(rows), 1), i, np.float32), rows], axis=1))
