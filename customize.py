@@ -47,9 +47,8 @@ def preprocess(i):
 
     run_input = i.get('run_script_input', {})
     run_state = run_input.get('run_state', {}) or {}
-    variations = run_input.get('variation_tags_string', '')
     state['mlperf-inference-implementation'] = {
-        'script_id': f"{i['meta']['alias']},{i['meta']['uid']}:{variations}",
+        'script_id': f"{i['meta']['alias']},{i['meta']['uid']}:{run_input.get('variation_tags_string', '')}",
         'script_tags': ','.join(i['meta'].get('tags', [])),
         'script_path': HERE,
         'version_info': run_state.get('version_info', []),
@@ -59,26 +58,33 @@ def preprocess(i):
     except config.ConfigError as exc:
         return {'return': 1, 'error': str(exc)}
 
-    stored = None if cfg.rerun else rundir.stored_result(cfg)
-    if stored:
-        print(f"A VALID result of this configuration is already in {cfg.run_dir}: not repeated "
+    # A stored VALID result of the same configuration is returned, not run again (unless --rerun); anything
+    # else in the way is kept aside. With --mode=all the harness makes that choice per mode itself.
+    runs = cfg.modes()
+    stored = [None if cfg.rerun else rundir.stored_result(run) for run in runs]
+    if all(stored):
+        print(f"A VALID result of this configuration is already in {runs[-1].run_dir}: not repeated "
               "(pass --rerun to run it again; the old logs are kept aside).")
         env['CM_MLPERF_SKIP_RUN'] = 'yes'
         env['CM_MLPERF_RESULT_REUSED'] = 'yes'
-    else:
+    for run, kept in zip(runs, stored):
+        if kept:
+            continue
         try:
-            moved = rundir.prepare(cfg)
+            moved = rundir.prepare(run)
         except rundir.RunDirError as exc:
             return {'return': 1, 'error': str(exc)}
         if moved:
-            print(f"Previous contents of the run folder kept in {moved}")
+            print(f"Previous contents of {run.run_dir} kept in {moved}")
 
-    env['CM_RUN_DIR'] = cfg.run_dir
-    env['CM_LOGS_DIR'] = cfg.run_dir
+    run_dir = runs[-1].run_dir if len(runs) == 1 else os.path.dirname(os.path.dirname(runs[-1].run_dir))
+    env['CM_RUN_DIR'] = run_dir
+    env['CM_LOGS_DIR'] = run_dir
     env['CM_RUN_CMD'] = command
-    env['CM_MLPERF_RUN_DIR'] = cfg.run_dir
+    env['CM_MLPERF_RUN_DIR'] = runs[-1].run_dir
     env['CM_MLPERF_SUT_NAME'] = cfg.sut_name
-    print(f"Run folder: {cfg.run_dir}")
+    for run in runs:
+        print(f"Run folder: {run.run_dir}")
     print(f"Command: {command}")
     return {'return': 0}
 
@@ -89,26 +95,27 @@ def postprocess(i):
     if error:
         return {'return': 1, 'error': error}
     cm_env, _config_mod, report, _rundir = mods
-
-    results = report.read_results(cfg.run_dir)
     if env.get('CM_MLPERF_SKIP_RUN') == 'yes' and env.get('CM_MLPERF_RESULT_REUSED') != 'yes':
         return {'return': 0}   # prepared only (--env.CM_MLPERF_SKIP_RUN=yes)
-    if results is None:
-        return {'return': 1, 'error': f"the harness left no results.json in {cfg.run_dir} (see console.out there)"}
-    if results.get('status') != 'ok':
-        return {'return': 1, 'error': f"run {results.get('status')}: {results.get('failure', 'see results.json')}"}
-    # Cross-check against LoadGen's own log: results.json must not claim more than the log says.
-    detail = report.parse_detail_log(os.path.join(cfg.run_dir, 'mlperf_log_detail.txt'))
-    if detail.errors:
-        return {'return': 1, 'error': f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"}
-    if cfg.mode == 'performance' and (detail.get('result_validity') == 'VALID') != bool(results.get('valid')):
-        return {'return': 1, 'error': f"results.json disagrees with {cfg.run_dir}/mlperf_log_detail.txt"}
 
-    env.update(cm_env.env_from_results(cfg, results))
-    scenario_state = (state.setdefault('cm-mlperf-inference-results', {})
-                      .setdefault(cfg.sut_name, {}).setdefault(cfg.model, {}).setdefault(cfg.scenario, {}))
-    scenario_state[cfg.mode] = cm_env.state_value(cfg, results)
-    scenario_state[cfg.mode + '_valid'] = bool(results.get('valid'))
-    if env.get('CM_MLPERF_RESULT_REUSED') == 'yes':
-        print(report.format_table(results))
+    for run in cfg.modes():
+        results = report.read_results(run.run_dir)
+        if results is None:
+            return {'return': 1, 'error': f"the harness left no results.json in {run.run_dir} (see console.out)"}
+        if results.get('status') != 'ok':
+            return {'return': 1, 'error': f"run {results.get('status')}: {results.get('failure', 'see results.json')}"}
+        # Cross-check against LoadGen's own log: results.json must not claim more than the log says.
+        detail = report.parse_detail_log(os.path.join(run.run_dir, 'mlperf_log_detail.txt'))
+        if detail.errors:
+            return {'return': 1, 'error': f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"}
+        if run.mode == 'performance' and (detail.get('result_validity') == 'VALID') != bool(results.get('valid')):
+            return {'return': 1, 'error': f"results.json disagrees with {run.run_dir}/mlperf_log_detail.txt"}
+
+        env.update(cm_env.env_from_results(run, results))
+        scenario_state = (state.setdefault('cm-mlperf-inference-results', {})
+                          .setdefault(run.sut_name, {}).setdefault(run.model, {}).setdefault(run.scenario, {}))
+        scenario_state[run.mode] = cm_env.state_value(run, results)
+        scenario_state[run.mode + '_valid'] = bool(results.get('valid'))
+        if env.get('CM_MLPERF_RESULT_REUSED') == 'yes':
+            print(report.format_table(results))
     return {'return': 0}

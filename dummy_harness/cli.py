@@ -18,7 +18,7 @@ from .config import MODES, OPTION_NAMES, PRECISIONS, RUN_STYLES, SCENARIOS, Conf
 HELP = {
     "model": f"benchmark: {', '.join(catalogue.CATALOGUE)} (default {catalogue.DEFAULT_MODEL})",
     "scenario": f"LoadGen scenario: {', '.join(SCENARIOS)} (default Offline)",
-    "mode": f"{' or '.join(MODES)} (default performance)",
+    "mode": f"{', '.join(MODES)} (default performance; all = accuracy then performance, two processes)",
     "device": "cpu or gpu (cuda) (default cpu)",
     "precision": f"{', '.join(PRECISIONS)} (default float32)",
     "backend": "pytorch (default)",
@@ -43,6 +43,7 @@ HELP = {
     "seed": "dataset seed (default 0)",
     "rerun": "run again even if a VALID result of the same configuration is stored",
     "skip_preprocess": "never generate the dataset: fail if it is not cached",
+    "implementation_repo": "a repository holding dummy_harness_backend.py: its Backend replaces the built-in one",
 }
 FLAGS = ("rerun", "skip_preprocess")
 
@@ -67,6 +68,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if cfg.mode == "all":
+        return run_each_mode(cfg)
     try:
         results = run(cfg)
     except RunError as exc:
@@ -77,6 +80,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     if results.get("status") != "ok":
         print(f"error: {results.get('failure', 'run failed')}", file=sys.stderr)
     return int(results.get("exit_code", 0))
+
+
+def run_each_mode(cfg) -> int:
+    """--mode=all: accuracy, then performance, each in its own process (one LoadGen test per process)."""
+    import subprocess
+
+    from .report import format_table, read_results
+
+    code = 0
+    for sub in cfg.modes():
+        rc = subprocess.call([sys.executable, "-m", "dummy_harness"] + sub.to_argv())
+        code = code or rc
+        if rc != 0:
+            break
+    print()
+    for sub in cfg.modes():
+        results = read_results(sub.run_dir)
+        if results:
+            print(format_table(results))
+    return code
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ ENV_TO_OPTION: Dict[str, str] = {
     "CM_HW_NAME": "hw_name",
     "CM_RERUN": "rerun",
     "CM_SKIP_PREPROCESS_DATASET": "skip_preprocess",
+    # filled by the get,git,repo dep when --results_repo is given
+    "CM_MLPERF_INFERENCE_IMPLEMENTATION_REPO": "implementation_repo",
 }
 
 # Variation groups whose absence (e.g. `_-cpu` removed the default) leaves the run undefined.
@@ -98,6 +100,7 @@ def env_from_results(cfg: RunConfig, results: Mapping[str, Any]) -> Dict[str, st
         "CM_MLPERF_RUN_DIR": cfg.run_dir,
         "CM_MLPERF_RESULTS_JSON": os.path.join(cfg.run_dir, "results.json"),
         "CM_MLPERF_SUT_NAME": cfg.sut_name,
+        "CM_HW_NAME": cfg.hardware_name,
         "CM_MLPERF_RESULT_VALID": "yes" if results.get("valid") else "no",
         "CM_MLPERF_RESULT_STATUS": str(results.get("status", "")),
         "CM_MLPERF_LOADGEN_MODEL_KEY": spec.loadgen_key,

@@ -8,14 +8,14 @@ import math
 import os
 import re
 import socket
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, List, Mapping, Optional
 
 from . import catalogue
 from . import backends as backend_registry
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
-MODES = ("performance", "accuracy")
+MODES = ("performance", "accuracy", "all")     # all = accuracy, then performance (two LoadGen processes)
 DEVICES = ("cpu", "gpu")
 PRECISIONS = ("float32", "float16", "uint8")
 BACKENDS = tuple(backend_registry.REGISTRY)
@@ -61,6 +61,7 @@ class RunConfig:
     seed: int = 0
     rerun: bool = False
     skip_preprocess: bool = False
+    implementation_repo: str = ""             # a checked-out repository that may hold a backend plug-in
 
     # ---- derived facts -------------------------------------------------------------------------------------
     @property
@@ -82,9 +83,12 @@ class RunConfig:
         return self.dataset_size or self.spec.default_dataset_size
 
     @property
+    def hardware_name(self) -> str:
+        return self.hw_name or _host_name()
+
+    @property
     def sut_name(self) -> str:
-        host = self.hw_name or _host_name()
-        return f"{host}-dummy_harness-{self.device}-{self.backend}-{self.precision}"
+        return f"{self.hardware_name}-dummy_harness-{self.device}-{self.backend}-{self.precision}"
 
     @property
     def base_dir(self) -> str:
@@ -95,6 +99,12 @@ class RunConfig:
         """<output_dir>/<sut>/<model>/<scenario>/performance/run_1 or .../accuracy, as CM's MLPerf scripts."""
         leaf = ("performance", "run_1") if self.mode == "performance" else ("accuracy",)
         return os.path.join(self.base_dir, self.sut_name, self.model, self.scenario.lower(), *leaf)
+
+    def modes(self) -> List["RunConfig"]:
+        """The single-mode runs this configuration stands for (mode=all: accuracy, then performance)."""
+        if self.mode != "all":
+            return [self]
+        return [replace(self, mode="accuracy"), replace(self, mode="performance")]
 
     def fingerprint(self) -> Dict[str, Any]:
         """What makes two runs the same run (for reuse of a stored result)."""
@@ -139,7 +149,7 @@ OPTION_NAMES = (
     "performance_sample_count", "target_qps", "offline_target_qps", "server_target_qps", "target_latency",
     "singlestream_target_latency", "multistream_target_latency", "user_conf", "mlperf_conf", "output_dir",
     "run_style", "model_size", "dataset_size", "dataset_dir", "hw_name", "threads", "seed", "rerun",
-    "skip_preprocess",
+    "skip_preprocess", "implementation_repo",
 )
 
 
@@ -259,6 +269,10 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     for name in ("output_dir", "dataset_dir"):
         if name in opt:
             out[name] = safe_path(name, opt[name])
+    if "implementation_repo" in opt:
+        out["implementation_repo"] = safe_path("implementation_repo", opt["implementation_repo"])
+        if not os.path.isdir(out["implementation_repo"]):
+            raise ConfigError(f"--implementation_repo={opt['implementation_repo']!r} is not a folder")
     if "hw_name" in opt:
         hw = str(opt["hw_name"]).strip()
         if not re.match(r"^[A-Za-z0-9_.-]+$", hw):
@@ -275,7 +289,7 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     if cfg.performance_sample_count is not None and cfg.performance_sample_count > cfg.samples:
         raise ConfigError(f"--performance_sample_count={cfg.performance_sample_count} is larger than the dataset "
                           f"({cfg.samples} samples); use at most {cfg.samples} or raise --dataset_size")
-    if cfg.mode == "accuracy" and cfg.count is not None and cfg.count > cfg.samples:
+    if cfg.mode in ("accuracy", "all") and cfg.count is not None and cfg.count > cfg.samples:
         raise ConfigError(f"--count={cfg.count} is larger than the dataset ({cfg.samples} samples) in accuracy "
                           f"mode; use at most {cfg.samples} or raise --dataset_size")
     return cfg

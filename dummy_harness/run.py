@@ -92,7 +92,12 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     too_big = bench.fits()
     if too_big:
         raise RunError(too_big)
-    backend = backend_registry.load(cfg.backend)
+    try:
+        backend = backend_registry.load(cfg.backend, cfg.implementation_repo)
+    except backend_registry.PluginError as exc:
+        raise RunError(str(exc)) from None
+    if cfg.implementation_repo and not backend.plugin:
+        log(f"No {backend_registry.PLUGIN_FILE} in {cfg.implementation_repo}: using the built-in {cfg.backend} backend")
     if cfg.device == "gpu":
         from .backends.pytorch import cuda_unavailable_reason
         reason = cuda_unavailable_reason()

@@ -18,6 +18,7 @@ class BackendError(RuntimeError):
 
 class Backend(abc.ABC):
     name: str = "base"
+    plugin: str = ""      # path of the plug-in file this backend came from, if any
 
     @property
     @abc.abstractmethod
@@ -40,4 +41,7 @@ class Backend(abc.ABC):
 
     def describe(self) -> Dict[str, Any]:
         """What actually runs (precision after fallbacks, device name, layout), for results.json."""
-        return {"backend": self.name, "version": self.version}
+        info = {"backend": self.name, "version": self.version}
+        if self.plugin:
+            info["plugin"] = self.plugin
+        return info

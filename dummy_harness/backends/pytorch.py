@@ -152,7 +152,7 @@ class PyTorchBackend(Backend):
             torch.cuda.empty_cache()
 
     def describe(self) -> Dict[str, Any]:
-        info: Dict[str, Any] = {"backend": self.name, "version": self.version, "device": str(self.device),
+        info: Dict[str, Any] = {**super().describe(), "device": str(self.device),
                                 "precision_ran": self.precision_ran, "channels_last": self.channels_last,
                                 "notes": list(self.notes)}
         if self.device.type == "cuda":
