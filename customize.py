@@ -31,6 +31,21 @@ def _config(env):
         return None, None, str(exc)
 
 
+def predeps(i):
+    """Validate every flag before any dependency runs: CM re-reads env values through bash in each dep's
+    generated tmp-run.sh, so a flag carrying shell syntax must be refused before detect,os runs."""
+    mods, cfg, error = _config(i['env'])
+    if error:
+        return {'return': 1, 'error': error}
+    cm_env, config = mods[0], mods[1]
+    try:
+        cm_env.check_passthrough(i['env'])
+        cm_env.render_command(cfg, sys.executable)
+    except config.ConfigError as exc:
+        return {'return': 1, 'error': str(exc)}
+    return {'return': 0}
+
+
 def preprocess(i):
     if i['os_info']['platform'] == 'windows':
         return {'return': 1, 'error': 'the dummy harness runs on Linux and macOS only'}
@@ -71,6 +86,7 @@ def preprocess(i):
         if kept:
             continue
         try:
+            rundir.check_unlocked(run)
             moved = rundir.prepare(run)
         except rundir.RunDirError as exc:
             return {'return': 1, 'error': str(exc)}

@@ -44,6 +44,7 @@ HELP = {
     "rerun": "run again even if a VALID result of the same configuration is stored",
     "skip_preprocess": "never generate the dataset: fail if it is not cached",
     "implementation_repo": "a repository holding dummy_harness_backend.py: its Backend replaces the built-in one",
+    "watchdog_s": "end the run when no response comes for this long (default: from the latency settings)",
 }
 FLAGS = ("rerun", "skip_preprocess")
 
@@ -75,11 +76,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except Exception as exc:   # noqa: BLE001 - a bug: one line for the user, the traceback kept for us
+        return internal_error(cfg, exc)
     print()
     print(summary(results))
     if results.get("status") != "ok":
         print(f"error: {results.get('failure', 'run failed')}", file=sys.stderr)
     return int(results.get("exit_code", 0))
+
+
+def internal_error(cfg, exc: BaseException) -> int:
+    import os
+    import tempfile
+    import traceback
+
+    folder = cfg.run_dir if os.path.isdir(cfg.run_dir) else tempfile.gettempdir()
+    path = os.path.join(folder, "harness-traceback.txt")
+    try:
+        with open(path, "w") as f:
+            f.write(traceback.format_exc())
+    except OSError:
+        path = "(could not be written)"
+    print(f"error: internal error {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
+    return 4
 
 
 def run_each_mode(cfg) -> int:

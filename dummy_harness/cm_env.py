@@ -39,6 +39,7 @@ ENV_TO_OPTION: Dict[str, str] = {
     "CM_MLPERF_DUMMY_DATASET_DIR": "dataset_dir",
     "CM_MLPERF_DUMMY_THREADS": "threads",
     "CM_MLPERF_DUMMY_SEED": "seed",
+    "CM_MLPERF_DUMMY_WATCHDOG_S": "watchdog_s",
     "CM_HW_NAME": "hw_name",
     "CM_RERUN": "rerun",
     "CM_SKIP_PREPROCESS_DATASET": "skip_preprocess",
@@ -48,10 +49,13 @@ ENV_TO_OPTION: Dict[str, str] = {
 
 # Variation groups whose absence (e.g. `_-cpu` removed the default) leaves the run undefined.
 REQUIRED = {
-    "CM_MODEL": "a model variation (_resnet50, _retinanet, _bert-99, ...)",
-    "CM_MLPERF_DEVICE": "a device variation (_cpu or _cuda)",
-    "CM_MLPERF_BACKEND": "a backend variation (_pytorch)",
+    "CM_MODEL": "model variation (_resnet50, _retinanet, _bert-99, ...)",
+    "CM_MLPERF_DEVICE": "device variation (_cpu or _cuda)",
+    "CM_MLPERF_BACKEND": "backend variation (_pytorch)",
 }
+# Flags the harness does not read itself but CM passes to deps (and so through bash): refused unless plain.
+PASSTHROUGH = {"CM_MLPERF_INFERENCE_RESULTS_REPO": "results_repo"}
+_PLAIN_URL = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
 
 # Characters that the CM runner's `export K="V"` + `eval` would reinterpret.
 _SHELL_ACTIVE = re.compile(r"[\"$`\\\n\r']")
@@ -62,6 +66,14 @@ def options_from_env(env: Mapping[str, Any]) -> Dict[str, Any]:
     if missing:
         raise ConfigError(f"no {missing[0]} is selected; add one to the tags")
     return {option: env[key] for key, option in ENV_TO_OPTION.items() if key in env}
+
+
+def check_passthrough(env: Mapping[str, Any]) -> None:
+    for key, flag in PASSTHROUGH.items():
+        value = str(env.get(key, ""))
+        if value and not _PLAIN_URL.fullmatch(value):
+            raise ConfigError(f"--{flag}={value!r} is not a plain URL or path; use letters, digits and . _ / : @ % "
+                              "+ = , ~ -")
 
 
 def config_from_env(env: Mapping[str, Any]) -> RunConfig:

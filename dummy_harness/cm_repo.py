@@ -2,6 +2,7 @@
 repository root (the root IS the CM script). Registering the root itself does not work (cm-facts.md).
 
     python -m dummy_harness.cm_repo [--wrapper DIR]      # uses $CM_REPOS like cm itself
+    python -m dummy_harness.cm_repo --export DIR         # a clean copy for `cm docker script`
 """
 from __future__ import annotations
 
@@ -36,6 +37,32 @@ def make_wrapper(wrapper: str, root: str) -> str:
     return link
 
 
+# What an image needs of the project (`cm docker script` copies the CM_REPO_PATH folder whole, a .venv too).
+EXPORT = ("_cm.yaml", "customize.py", "run.sh", "pyproject.toml", "README.md", "dummy_harness")
+
+
+def export_for_docker(dest: str, root: str = "") -> str:
+    """A wrapper CM repo over a clean copy of the project, to pass as --env.CM_REPO_PATH to `cm docker script`
+    (not registered: the generator copies it into the image). Returns the wrapper path."""
+    import shutil
+
+    root = root or project_root()
+    dest = os.path.abspath(dest)
+    copy = os.path.join(dest, "project")
+    if os.path.exists(copy):
+        shutil.rmtree(copy)
+    os.makedirs(copy)
+    for name in EXPORT:
+        src = os.path.join(root, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(copy, name), ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, os.path.join(copy, name))
+    wrapper = os.path.join(dest, "repo")
+    make_wrapper(wrapper, copy)
+    return wrapper
+
+
 def register(wrapper: str = "", root: str = "") -> str:
     """Create the wrapper and add it to CM's repos (idempotent). Returns the wrapper path."""
     import cmind
@@ -59,7 +86,12 @@ def register(wrapper: str = "", root: str = "") -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wrapper", default="", help="wrapper repo folder (default $CM_REPOS/wrappers/...)")
+    parser.add_argument("--export", default="", metavar="DIR",
+                        help="instead: write a clean export for `cm docker script --env.CM_REPO_PATH=...`")
     args = parser.parse_args(argv)
+    if args.export:
+        print(export_for_docker(args.export))
+        return 0
     try:
         path = register(args.wrapper)
     except (RuntimeError, OSError) as exc:

@@ -36,6 +36,30 @@ class ConfigError(ValueError):
     """A bad option; str(error) is the one-line message users see."""
 
 
+_CONF_LINE = re.compile(r"^\s*([A-Za-z0-9_*.-]+)\.([A-Za-z*]+)\.([A-Za-z0-9_]+)\s*=\s*(\S+)\s*$")
+
+
+def check_conf_file(path: str, flag: str) -> None:
+    """Refuse a LoadGen conf file LoadGen could not parse, before anything runs (LoadGen itself would only log
+    it as an error record once the test has started)."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--{flag}={path} cannot be read: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        m = _CONF_LINE.match(text)
+        if not m:
+            raise ConfigError(f"--{flag}={path} line {number} is not 'model.Scenario.key = value': {line.strip()!r}")
+        try:
+            float(m.group(4))
+        except ValueError:
+            raise ConfigError(f"--{flag}={path} line {number}: value {m.group(4)!r} is not a number") from None
+
+
 @dataclass(frozen=True)
 class RunConfig:
     model: str = catalogue.DEFAULT_MODEL
@@ -62,6 +86,7 @@ class RunConfig:
     rerun: bool = False
     skip_preprocess: bool = False
     implementation_repo: str = ""             # a checked-out repository that may hold a backend plug-in
+    watchdog_s: Optional[float] = None        # None = derived from the scenario's latency settings
 
     # ---- derived facts -------------------------------------------------------------------------------------
     @property
@@ -109,7 +134,7 @@ class RunConfig:
     def fingerprint(self) -> Dict[str, Any]:
         """What makes two runs the same run (for reuse of a stored result)."""
         d = asdict(self)
-        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir"):
+        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir", "watchdog_s"):
             d.pop(k)
         d["size"] = self.size
         d["batch_size"] = self.batch_size
@@ -149,7 +174,7 @@ OPTION_NAMES = (
     "performance_sample_count", "target_qps", "offline_target_qps", "server_target_qps", "target_latency",
     "singlestream_target_latency", "multistream_target_latency", "user_conf", "mlperf_conf", "output_dir",
     "run_style", "model_size", "dataset_size", "dataset_dir", "hw_name", "threads", "seed", "rerun",
-    "skip_preprocess", "implementation_repo",
+    "skip_preprocess", "implementation_repo", "watchdog_s",
 )
 
 
@@ -203,8 +228,8 @@ def _flag(name: str, value: Any) -> bool:
 
 def safe_path(name: str, value: Any, must_exist: bool = False) -> str:
     text = str(value)
-    if not _SAFE_PATH.match(text):
-        bad = sorted({c for c in text if not _SAFE_PATH.match(c)})
+    if not _SAFE_PATH.fullmatch(text):
+        bad = sorted({c for c in text if not _SAFE_PATH.fullmatch(c)})
         shown = " ".join(repr(c) for c in bad)
         raise ConfigError(f"--{name}={text!r} holds characters the CM runner cannot pass safely ({shown}); "
                           "use letters, digits and . _ / + , : @ % = -")
@@ -248,6 +273,8 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
             out[name] = _positive_int(name, opt[name])
     if "seed" in opt:
         out["seed"] = _positive_int("seed", opt["seed"], minimum=0)
+    if "watchdog_s" in opt:
+        out["watchdog_s"] = _positive_float("watchdog_s", opt["watchdog_s"], "seconds")
 
     # The scenario-specific flag beats the generic one.
     qps_flag = {"Offline": "offline_target_qps", "Server": "server_target_qps"}.get(scenario)
@@ -266,6 +293,7 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     for name in ("user_conf", "mlperf_conf"):
         if name in opt:
             out[name] = safe_path(name, opt[name], must_exist=True)
+            check_conf_file(out[name], name)
     for name in ("output_dir", "dataset_dir"):
         if name in opt:
             out[name] = safe_path(name, opt[name])
@@ -275,7 +303,7 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
             raise ConfigError(f"--implementation_repo={opt['implementation_repo']!r} is not a folder")
     if "hw_name" in opt:
         hw = str(opt["hw_name"]).strip()
-        if not re.match(r"^[A-Za-z0-9_.-]+$", hw):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", hw):
             raise ConfigError(f"--hw_name={hw!r} is not accepted; use letters, digits and . _ -")
         out["hw_name"] = hw
     for name in ("rerun", "skip_preprocess"):

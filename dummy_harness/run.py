@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 from . import __version__, models, rundir
 from . import backends as backend_registry
@@ -21,13 +21,15 @@ from .evaluate import evaluate_run
 from .loadgen import settings as lg_settings
 from .loadgen.generation import GenerationSUT
 from .loadgen.qsl import SampleStore, construct
-from .loadgen.sut import BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch
+from .loadgen.watchdog import Watchdog, stall_limit_s
+from .loadgen.sut import BatchingSUT, SUTFailure, rss_mb, batch_times_ms, estimate_capacity, latency_bounded_batch
 from .report import (format_table, invalid_reason, latency_ms, parse_detail_log, performance_result,
                      settings_used, token_latencies_ms, write_results)
 
 # Exit codes of the CLI (and of the process CM runs).
 SWITCH_INTERVAL_S = 0.0002
 EXIT_OK, EXIT_LOADGEN_ERRORS, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_SUT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_WATCHDOG = 5
 
 
 class RunError(RuntimeError):
@@ -68,6 +70,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         prior["reused"] = True
         return prior
     try:
+        held = rundir.lock(cfg)     # released when this process ends
         moved = rundir.prepare(cfg)
     except rundir.RunDirError as exc:
         raise RunError(str(exc)) from None
@@ -120,6 +123,9 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         backend.load(model, cfg.device, cfg.precision, calibration)
     except BackendError as exc:
         raise RunError(str(exc)) from None
+    except Exception as exc:   # noqa: BLE001 - a (vendor) backend failing to prepare: its reason, one line
+        raise RunError(f"the {backend.name} backend failed to prepare the model: {type(exc).__name__}: {exc}",
+                       EXIT_SUT_FAILURE) from None
     results["backend"] = backend.describe()
 
     estimate_qps = estimate_latency = None
@@ -145,6 +151,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     _collect(cfg, bench, dataset, results)
     results["exit_code"] = code if results["error_count"] == 0 else EXIT_LOADGEN_ERRORS
     write_results(cfg.run_dir, results)
+    held.close()
     return results
 
 
@@ -170,6 +177,9 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
 
     lg_sut = lg.ConstructFastSUT(sut.issue, sut.flush)
     lg_qsl = construct(store, total, perf_count)
+    limit = cfg.watchdog_s or stall_limit_s(settings, cfg.scenario)
+    sut.watchdog = Watchdog(limit, lambda reason: _abort(cfg, results, "failed", reason, EXIT_WATCHDOG, log))
+    results["watchdog_s"] = limit
     interrupted = []
 
     def on_signal(signum, _frame):
@@ -194,6 +204,7 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     # A short switch interval bounds how long a query waits for it (loadgen-facts.md: the GIL finding).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    sut.watchdog.start()
     thread.start()
     try:
         sut.serve()
@@ -202,6 +213,10 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     if interrupted:
         _abort(cfg, results, "interrupted", f"stopped by {interrupted[0]}", EXIT_INTERRUPTED, log)
     thread.join()
+    sut.watchdog.stop()
+    # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
+    results["memory_mb"] = {"rss_at_first_query": sut.rss_first_query, "rss_at_end": rss_mb(),
+                            "peak_rss": _peak_rss_mb()}
     sys.setswitchinterval(switch_interval)
     gc.enable()
     gc.unfreeze()
@@ -217,6 +232,11 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     lg.DestroyQSL(lg_qsl)
     lg.DestroyFastSUT(lg_sut)
     return EXIT_OK
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)    # kB on Linux
 
 
 def _abort(cfg: RunConfig, results: Dict[str, Any], status: str, reason: str, code: int, log) -> None:

@@ -6,9 +6,10 @@ Nothing already in an output folder is deleted: previous artifacts move to <outp
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import os
 import shutil
-from typing import Any, Dict, Optional
+from typing import IO, Any, Dict, Optional
 
 from .config import RunConfig
 from .report import read_results
@@ -20,6 +21,46 @@ RUNNER_FILES = {"console.out", "exitstatus"}
 
 class RunDirError(RuntimeError):
     """The output folder cannot be used; str() is one line."""
+
+
+def _check_base(cfg: RunConfig) -> None:
+    if os.path.exists(cfg.base_dir) and not os.path.isdir(cfg.base_dir):
+        raise RunDirError(f"--output_dir={cfg.base_dir} exists and is not a folder")
+
+
+def _lock_path(cfg: RunConfig) -> str:
+    rel = os.path.relpath(cfg.run_dir, cfg.base_dir).replace(os.sep, "__")
+    return os.path.join(cfg.base_dir, ".locks", rel + ".lock")
+
+
+def lock(cfg: RunConfig) -> IO:
+    """Hold the run folder for this process (released when the returned file closes or the process ends).
+    A second run into the same folder at the same time fails with a one-line error instead of mixing logs."""
+    _check_base(cfg)
+    path = _lock_path(cfg)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise RunDirError(f"cannot write the output folder {cfg.base_dir}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        raise RunDirError(f"another run (pid {owner}) is writing {cfg.run_dir}; wait for it or use another "
+                          "--output_dir") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def check_unlocked(cfg: RunConfig) -> None:
+    """Fail now if a run is writing this folder (the CM adapter checks before it touches the folder)."""
+    lock(cfg).close()
 
 
 def stored_result(cfg: RunConfig) -> Optional[Dict[str, Any]]:
@@ -59,8 +100,7 @@ def keep_aside(cfg: RunConfig) -> Optional[str]:
 def prepare(cfg: RunConfig) -> Optional[str]:
     """Make the run folder ready to write; returns where previous artifacts went (or None)."""
     base = cfg.base_dir
-    if os.path.exists(base) and not os.path.isdir(base):
-        raise RunDirError(f"--output_dir={base} exists and is not a folder")
+    _check_base(cfg)
     try:
         moved = keep_aside(cfg)
         os.makedirs(cfg.run_dir, exist_ok=True)

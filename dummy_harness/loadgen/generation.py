@@ -22,7 +22,7 @@ from ..backends.base import Backend
 from ..models.base import Encoded
 from ..models.decoder import choose, finished
 from .qsl import SampleStore
-from .sut import SUTFailure
+from .sut import SUTFailure, rss_mb
 
 
 @dataclass
@@ -52,9 +52,15 @@ class GenerationSUT:
         self.tokens = 0
         self.busy_s = 0.0
         self.first_tokens_sent = 0
+        self.watchdog = None
+        self.rss_first_query = None
 
     # ---- LoadGen thread ------------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
+        if self.watchdog:
+            self.watchdog.issued(len(ids))
+        if self.rss_first_query is None:
+            self.rss_first_query = rss_mb()
         for rid, idx in zip(ids, indices):
             self._queue.put((rid, idx))
 
@@ -159,5 +165,7 @@ class GenerationSUT:
                          for s, (off, size) in zip(seqs, encoded.spans)]
         lg.QuerySamplesComplete(responses)
         del encoded
+        if self.watchdog:
+            self.watchdog.completed(len(seqs))
         self.samples += len(seqs)
         self.tokens += sum(len(s.tokens) for s in seqs)

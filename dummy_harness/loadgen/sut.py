@@ -10,6 +10,7 @@ A failed batch is never answered with made-up data: the failure is raised to the
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -22,6 +23,15 @@ from ..models.base import Benchmark
 from .qsl import SampleStore
 
 Work = Tuple[List[int], List[int]]   # (LoadGen response ids, sample indices)
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux), -1 where unknown."""
+    try:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        return -1.0
 
 
 class SUTFailure(RuntimeError):
@@ -39,10 +49,16 @@ class BatchingSUT:
         self.samples = 0
         self.busy_s = 0.0
         self.stop_requested = threading.Event()
+        self.watchdog = None      # set by the run: told of every issued and completed sample
+        self.rss_first_query = None
 
     # ---- LoadGen thread ------------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
         ids, indices = list(ids), list(indices)
+        if self.watchdog:
+            self.watchdog.issued(len(ids))
+        if self.rss_first_query is None:
+            self.rss_first_query = rss_mb()
         step = self.max_batch
         if len(ids) <= step:
             self._queue.put((ids, indices))
@@ -109,6 +125,8 @@ class BatchingSUT:
         lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, base + offset, size)
                                  for qid, (offset, size) in zip(ids, encoded.spans)])
         del encoded   # only now may the buffer go
+        if self.watchdog:
+            self.watchdog.completed(len(ids))
         self.busy_s += time.perf_counter() - start
         self.batches += 1
         self.samples += len(ids)

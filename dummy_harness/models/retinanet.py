@@ -1,9 +1,9 @@
 """retinanet: a ResNeXt/ResNet trunk, an FPN-style neck, class and box heads, box decoding and NMS.
 
-Input: float32 [3, 800, 800] per sample (held channels-last in RAM), synthesised from its index when LoadGen loads it (7.7 MB a sample is
-not worth storing). Response: float32 7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label] per detection,
-boxes normalised to [0, 1], labels 1..264, at most 100 per image (fewer than 7 floats = no detection), as the
-reference writes them. Accuracy: COCO mAP (pycocotools, as accuracy-openimages.py) against the fp32 stand-in's
+Input: float32 [3, 800, 800] per sample (held channels-last in RAM), synthesised from its index when LoadGen
+loads it (7.7 MB a sample is not worth storing).
+Response: float32 7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label] per detection, boxes normalised to
+[0, 1], labels 1..264, at most 100 per image (fewer than 7 floats = no detection), as the reference writes them. Accuracy: COCO mAP (pycocotools, as accuracy-openimages.py) against the fp32 stand-in's
 own detections, which the dataset folder also holds as `annotations/openimages-mlperf.json`.
 `full`: a ResNeXt50-32x4d trunk, 256-channel FPN on P3-P7, 4-conv heads, 9 anchors per location.
 """
@@ -30,7 +30,8 @@ MAX_DETECTIONS = 100
 CANDIDATES = 200
 NMS_IOU = 0.5
 SCORE_THRESHOLD = 0.05
-# size -> trunk (width, blocks, groups, inner_factor, patchify stem stride or 0), FPN channels, FPN levels (strides), head depth, anchors
+# size -> trunk (width, blocks, groups, inner_factor, patchify stem stride or 0), FPN channels,
+#         FPN levels (strides), head depth, anchors per location
 SIZES = {
     "small": dict(trunk=(4, (1, 1, 1, 1), 1, 1, 8), fpn=16, levels=(16, 32), head_depth=0, anchors=1),
     "full": dict(trunk=(64, (3, 4, 6, 3), 32, 2, 0), fpn=256, levels=(8, 16, 32, 64, 128), head_depth=4,

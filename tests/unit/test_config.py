@@ -2,7 +2,7 @@
 import pytest
 
 from dummy_harness.cli import make_parser
-from dummy_harness.config import ConfigError, RunConfig, parse_options
+from dummy_harness.config import ConfigError, parse_options
 
 
 def test_defaults_are_resnet50_offline_performance_test_style():

@@ -2,8 +2,8 @@
 import pytest
 
 from dummy_harness.config import parse_options
-from dummy_harness.loadgen.settings import (Official, SettingsError, Targets, check_conf_file, default_targets,
-                                            render_user_conf)
+from dummy_harness.config import ConfigError, check_conf_file
+from dummy_harness.loadgen.settings import Official, Targets, default_targets, render_user_conf
 
 OFFICIAL = Official(min_duration_ms=600000, min_query_count=24576, performance_sample_count=1024,
                     server_target_latency_ms=15.0)
@@ -61,7 +61,7 @@ def test_conf_files_are_checked_before_loadgen(tmp_path):
     check_conf_file(str(good), "user_conf")
     bad = tmp_path / "bad.conf"
     bad.write_text("resnet50.Offline.target_qps = ten\n")
-    with pytest.raises(SettingsError, match="line 1"):
+    with pytest.raises(ConfigError, match="line 1"):
         check_conf_file(str(bad), "user_conf")
-    with pytest.raises(SettingsError, match="cannot be read"):
+    with pytest.raises(ConfigError, match="cannot be read"):
         check_conf_file(str(tmp_path / "missing.conf"), "user_conf")

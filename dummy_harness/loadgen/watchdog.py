@@ -1,0 +1,61 @@
+"""A watchdog for runs whose SUT stops answering: LoadGen would wait forever for a response.
+
+It fires when queries are outstanding and none has completed for `limit_s`; the bound comes from the run's
+LoadGen settings (see `stall_limit_s`). It sleeps on an Event between checks: no busy-waiting thread.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+MIN_STALL_S = 60.0
+STALL_FACTOR = 20.0
+
+
+def stall_limit_s(settings, scenario: str) -> float:
+    """20x the longest a query of this scenario is expected to take (latency bound or expected latency), at
+    least a minute."""
+    if scenario == "Server":
+        bound_ns = settings.server_target_latency_ns or settings.ttft_latency
+    elif scenario == "SingleStream":
+        bound_ns = settings.single_stream_expected_latency_ns
+    elif scenario == "MultiStream":
+        bound_ns = settings.multi_stream_expected_latency_ns
+    else:
+        bound_ns = 0
+    return max(MIN_STALL_S, STALL_FACTOR * bound_ns / 1e9)
+
+
+class Watchdog:
+    def __init__(self, limit_s: float, on_stall: Callable[[str], None]):
+        self.limit_s = limit_s
+        self.on_stall = on_stall
+        self.outstanding = 0
+        self.last_progress = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def issued(self, count: int) -> None:
+        if self.outstanding == 0:
+            self.last_progress = time.monotonic()
+        self.outstanding += count
+
+    def completed(self, count: int) -> None:
+        self.outstanding -= count
+        self.last_progress = time.monotonic()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(1.0, self.limit_s / 4)):
+            idle = time.monotonic() - self.last_progress
+            if self.outstanding > 0 and idle > self.limit_s:
+                self.on_stall(f"watchdog: no response for {idle:.0f} s with {self.outstanding} samples outstanding "
+                              f"(bound {self.limit_s:.0f} s, from the scenario's latency settings; --watchdog_s "
+                              "changes it)")
+                return

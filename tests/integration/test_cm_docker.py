@@ -1,0 +1,188 @@
+"""`cm dockerfile script` / `cm docker script` with the `docker:` section of _cm.yaml, without a Docker daemon.
+
+The Dockerfile is only written and read. `cm docker script` runs against a stand-in `docker` client first on PATH
+(it logs its arguments, says an image exists and runs nothing), so the `docker run` command it builds can be read
+both as saved (--docker_save_script) and as the argv the client got. These tests use their own CM_REPOS: the
+cached `get,docker` points at the stand-in and must not leak into the other tests.
+"""
+import os
+import re
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import yaml
+
+from dummy_harness import cm_repo
+
+pytestmark = pytest.mark.cm
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+UNIQUE_TAG = "loadgen-dummy"
+UID = "81c88d9114a993c2"
+DOCKERFILE = "dockerfiles/ubuntu_24.04.Dockerfile"
+# Where the generator puts the CM_REPO_PATH copy in the image, and our script inside it.
+IMAGE_REPO = "$HOME/CM/repos/mlcommons@mlperf-automations"
+IMAGE_SCRIPT = f"{IMAGE_REPO}/script/{cm_repo.SCRIPT_ALIAS}"
+
+FAKE_DOCKER = """#!/bin/sh
+# Stand-in docker client: logs each call (one argument a line), no daemon needed.
+{ echo "== docker"; for a in "$@"; do echo "$a"; done; } >> "$FAKE_DOCKER_LOG"
+case "$1" in
+  --version) echo "Docker version 27.0.0, build fake" ;;
+  images) echo "0123456789ab" ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture(scope="module")
+def docker_env(tmp_path_factory) -> Dict[str, str]:
+    base = tmp_path_factory.mktemp("cm-docker")
+    fake_bin = base / "bin"
+    fake_bin.mkdir()
+    docker = fake_bin / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    env = dict(os.environ)
+    env["CM_REPOS"] = str(base / "CM")
+    env["PATH"] = f"{fake_bin}{os.pathsep}{env.get('PATH', '')}"
+    env["FAKE_DOCKER_LOG"] = str(base / "docker.log")
+    env["PYTHONUNBUFFERED"] = "1"
+    # The script CM finds by its tag is this checkout's.
+    subprocess.run([sys.executable, "-m", "dummy_harness.cm_repo"], env=env, cwd=ROOT, check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    # The generator copies the CM_REPO_PATH folder whole (a checkout's .venv too): hand it the clean export
+    # users make with `python -m dummy_harness.cm_repo --export DIR`.
+    env["TEST_CM_REPO_PATH"] = cm_repo.export_for_docker(str(base / "docker-export"))
+    return env
+
+
+def cm(env: Dict[str, str], cwd: Path, action: str, tags: str, *flags: str) -> subprocess.CompletedProcess:
+    p = subprocess.run([str(BIN / "cm"), action, "script", f"--tags={tags}", "--quiet",
+                        f"--env.CM_REPO_PATH={env['TEST_CM_REPO_PATH']}", *flags],
+                       env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
+    return p
+
+
+def dockerfile(env: Dict[str, str], tmp_path: Path, tags: str, *flags: str) -> List[str]:
+    docker_path = tmp_path / "docker"
+    cm(env, tmp_path, "dockerfile", tags, f"--docker_path={docker_path}", *flags)
+    path = docker_path / DOCKERFILE
+    assert path.is_file(), sorted(str(p) for p in docker_path.rglob("*"))
+    return path.read_text().splitlines()
+
+
+def run_lines(lines: List[str]) -> List[str]:
+    return [line[len("RUN "):].strip() for line in lines if line.startswith("RUN ")]
+
+
+def index_of(runs: List[str], pattern: str) -> int:
+    found = [i for i, cmd in enumerate(runs) if re.search(pattern, cmd)]
+    assert len(found) == 1, f"{pattern!r} in {found} of:\n" + "\n".join(runs)
+    return found[0]
+
+
+def final_run(runs: List[str]) -> List[str]:
+    """Arguments of the `cm run script` the image build runs (after the generator's `cm pull repo && `)."""
+    cmd = runs[-1]
+    assert cmd.startswith("cm pull repo && cm run script "), cmd
+    return shlex.split(cmd.split("&&", 1)[1])
+
+
+def test_dockerfile_installs_cm_and_the_project_and_runs_it_by_its_unique_tag(docker_env, tmp_path):
+    lines = dockerfile(docker_env, tmp_path, UNIQUE_TAG)
+    text = "\n".join(lines)
+    runs = run_lines(lines)
+    assert lines[0] == "FROM ubuntu:24.04"
+
+    # The project comes from the build context, not from GitHub: no `cm pull repo <alias>` (such as
+    # mlcommons@mlperf-automations), only the registration of the copy; no sys-utils apt/pip step.
+    assert not [cmd for cmd in runs if re.search(r"cm pull repo [^-&\s]", cmd)], text
+    assert not [cmd for cmd in runs if "github" in cmd or "git clone" in cmd], text
+    assert "get,sys-utils-cm" not in text
+    assert f"COPY --chown=cmuser:cm cm_repo {IMAGE_REPO}" in lines
+    copied = tmp_path / "docker" / "dockerfiles" / "cm_repo" / "script" / cm_repo.SCRIPT_ALIAS
+    meta = yaml.safe_load((copied / "_cm.yaml").read_text())
+    assert meta["uid"] == UID and UNIQUE_TAG in meta["tags"]
+    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm_repo.py"):
+        assert (copied / name).is_file(), name
+
+    # Offline-friendly order: the pinned torch first, then CM, cmx4mlops without deps, the project, its repo.
+    register = index_of(runs, rf"^cm pull repo --url={re.escape(IMAGE_REPO)} ")
+    torch = index_of(runs, r"pip install torch==2\.13\.0$")
+    cmind = index_of(runs, r"pip install cmind$")
+    cmx = index_of(runs, r"pip install --no-deps cmx4mlops$")
+    project = index_of(runs, rf"pip install -e {re.escape(IMAGE_SCRIPT)}$")
+    wrapper = index_of(runs, rf"^cd {re.escape(IMAGE_SCRIPT)} && python3 -m dummy_harness\.cm_repo$")
+    assert register < torch < cmind < cmx < project < wrapper < len(runs) - 1
+    torch_specs = re.findall(r"\btorch\S*", " ".join(cmd for cmd in runs if "pip install" in cmd))
+    assert torch_specs == ["torch==2.13.0"], torch_specs
+
+    # The build ends with a fake run of this script (found by its unique tag), never the cmx4mlops stub.
+    args = final_run(runs)
+    assert args[:3] == ["cm", "run", "script"]
+    assert f"--tags={UNIQUE_TAG}" in args and "--fake_run" in args
+    assert "app-mlperf-inference-dummy" not in text
+
+
+def test_dockerfile_for_cuda_and_an_output_dir(docker_env, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    runs = run_lines(dockerfile(docker_env, tmp_path, f"{UNIQUE_TAG},_cuda", f"--output_dir={out}"))
+    args = final_run(runs)
+    assert f"--tags={UNIQUE_TAG},_cuda" in args
+    # Inside the container the output folder is its mount point.
+    assert f"--output_dir=/cm-mount{out}" in args
+    index_of(runs, r"pip install torch==2\.13\.0$")
+
+
+def docker_run(env: Dict[str, str], tmp_path: Path, tags: str, out: Path):
+    """`cm docker script`: the saved launch command and the argv of the stand-in's `docker run`."""
+    log = Path(env["FAKE_DOCKER_LOG"])
+    log.unlink(missing_ok=True)
+    saved = tmp_path / "launch.sh"
+    # run-docker-container changes into the script folder, where CM then leaves a tmp-state.json.
+    stray = ROOT / "tmp-state.json"
+    existed = stray.exists()
+    try:
+        cm(env, tmp_path, "docker", tags, f"--docker_path={tmp_path / 'docker'}", f"--output_dir={out}",
+           f"--docker_save_script={saved}")
+    finally:
+        if not existed:
+            stray.unlink(missing_ok=True)
+    calls = [c[:-1].split("\n") for c in log.read_text().split("== docker\n") if c]
+    runs = [argv for argv in calls if argv[:1] == ["run"]]
+    assert len(runs) == 1, calls
+    return saved.read_text(), runs[0]
+
+
+def test_docker_run_mounts_the_output_folder_and_runs_the_unique_tag(docker_env, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    saved, argv = docker_run(docker_env, tmp_path, UNIQUE_TAG, out)
+    assert saved.startswith("docker run "), saved
+    mount = argv[argv.index("-v") + 1]
+    assert mount == f"{out}:/cm-mount{out}"
+    assert not any(a.startswith("--gpus") for a in argv), argv
+    inner = shlex.split(argv[-1])
+    assert argv[-3:-1] == ["bash", "-c"]
+    assert inner[:3] == ["cm", "run", "script"] and f"--tags={UNIQUE_TAG}" in inner
+    assert f"--output_dir=/cm-mount{out}" in inner
+    assert "--fake_run" not in inner
+
+
+def test_docker_run_for_cuda_asks_for_the_gpus(docker_env, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    saved, argv = docker_run(docker_env, tmp_path, f"{UNIQUE_TAG},_cuda", out)
+    inner = shlex.split(argv[-1])
+    assert f"--tags={UNIQUE_TAG},_cuda" in inner
+    assert f"{out}:/cm-mount{out}" in argv
+    assert "--gpus=all" in argv and " --gpus=all " in saved
