@@ -3,8 +3,9 @@
 Input: float32 [3, 800, 800] per sample (held channels-last in RAM), synthesised from its index when LoadGen
 loads it (7.7 MB a sample is not worth storing).
 Response: float32 7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label] per detection, boxes normalised to
-[0, 1], labels 1..264, at most 100 per image (fewer than 7 floats = no detection), as the reference writes them. Accuracy: COCO mAP (pycocotools, as accuracy-openimages.py) against the fp32 stand-in's
-own detections, which the dataset folder also holds as `annotations/openimages-mlperf.json`.
+[0, 1], labels 1..264, at most 100 per image (fewer than 7 floats = no detection), as the reference writes them.
+Accuracy: COCO mAP (pycocotools, as accuracy-openimages.py) against the fp32 stand-in's own detections, which
+the dataset folder also holds as `annotations/openimages-mlperf.json`.
 `full`: a ResNeXt50-32x4d trunk, 256-channel FPN on P3-P7, 4-conv heads, 9 anchors per location.
 """
 from __future__ import annotations
