@@ -55,7 +55,6 @@ def _environment() -> Dict[str, Any]:
         "harness_version": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
         "numpy": numpy.__version__, "loadgen": lg_version, "cpu_count": os.cpu_count(),
         "torch_num_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-        "threads": {"compute": "main thread (all torch ops)", "loadgen": "thread 'loadgen' (StartTest, callbacks)"},
         "env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OMP_", "MKL_", "KMP_", "CUDA_"))},
     }
 
@@ -161,12 +160,15 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
 
     total = lg_settings.qsl_total(cfg)
     perf_count = lg_settings.performance_sample_count(settings, total)
+    # Server hands queries to the main thread through a queue (so it can batch them); every other scenario is
+    # answered inline, in LoadGen's callback, with StartTest itself on the main thread (see loadgen/sut.py).
+    inline = cfg.scenario != "Server"
     if bench.generative:
         tokens = bool(settings.use_token_latencies)
         sut = GenerationSUT(bench, backend, store, max_batch, stream_first_token=tokens and cfg.scenario != "Offline",
-                            report_tokens=tokens)
+                            report_tokens=tokens, inline=inline)
     else:
-        sut = BatchingSUT(bench, backend, store, max_batch)
+        sut = BatchingSUT(bench, backend, store, max_batch, inline=inline)
 
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = cfg.run_dir
@@ -181,6 +183,9 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     sut.watchdog = Watchdog(limit, lambda reason: _abort(cfg, results, "failed", reason, EXIT_WATCHDOG, log))
     results["watchdog_s"] = limit
     interrupted = []
+    sut.on_failure = lambda reason: _abort(cfg, results, "failed", reason, EXIT_SUT_FAILURE, log)
+    sut.on_interrupt = lambda: _abort(cfg, results, "interrupted", f"stopped by {interrupted[0]}", EXIT_INTERRUPTED,
+                                      log)
 
     def on_signal(signum, _frame):
         interrupted.append(signal.Signals(signum).name)
@@ -188,13 +193,12 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
-    def loadgen_main():
+    def start_test():
         try:
             lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log_settings, audit)
         finally:
             sut.finish()
 
-    thread = threading.Thread(target=loadgen_main, name="loadgen", daemon=True)
     t0 = time.perf_counter()
     # The run allocates only short-lived objects: a full collection mid-run would be a latency spike.
     gc.collect()
@@ -205,14 +209,20 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     sut.watchdog.start()
-    thread.start()
-    try:
-        sut.serve()
-    except SUTFailure as exc:
-        _abort(cfg, results, "failed", str(exc), EXIT_SUT_FAILURE, log)
+    if inline:
+        start_test()
+    else:
+        thread = threading.Thread(target=start_test, name="loadgen", daemon=True)
+        thread.start()
+        try:
+            sut.serve()
+        except SUTFailure as exc:
+            sut.on_failure(str(exc))
+        if interrupted:
+            sut.on_interrupt()
+        thread.join()
     if interrupted:
-        _abort(cfg, results, "interrupted", f"stopped by {interrupted[0]}", EXIT_INTERRUPTED, log)
-    thread.join()
+        sut.on_interrupt()
     sut.watchdog.stop()
     # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
     results["memory_mb"] = {"rss_at_first_query": sut.rss_first_query, "rss_at_end": rss_mb(),
@@ -222,6 +232,8 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     gc.unfreeze()
     for s, handler in previous.items():
         signal.signal(s, handler)
+    results["threads"] = {"compute": "main", "loadgen": "main (inline)" if inline else "thread 'loadgen'",
+                          "torch_threads": results["environment"]["torch_num_threads"]}
     results["timing_s"] = {"loadgen": round(time.perf_counter() - t0, 3)}
     results["sut"] = {"kind": type(sut).__name__, "batches": sut.batches, "samples": sut.samples,
                       "compute_busy_s": round(sut.busy_s, 3), "max_batch": max_batch, "qsl_total": total,

@@ -12,6 +12,7 @@ import os
 
 REGISTRY = {
     "pytorch": "dummy_harness.backends.pytorch:PyTorchBackend",
+    "null": "dummy_harness.backends.null:NullBackend",     # zero compute: LoadGen + harness cost alone
 }
 PLUGIN_FILE = "dummy_harness_backend.py"
 

@@ -19,6 +19,7 @@ class BackendError(RuntimeError):
 class Backend(abc.ABC):
     name: str = "base"
     plugin: str = ""      # path of the plug-in file this backend came from, if any
+    reads_inputs = True   # False: predict() only needs the batch size (inputs[0].shape[0])
 
     @property
     @abc.abstractmethod

@@ -3,17 +3,16 @@
 Up to `slots` sequences decode together; a new prompt joins as soon as a slot is free (its prefill runs between
 two decode steps), and a finished sequence is answered at once. With token latencies on (llama2-70b), outside
 Offline every sample gets exactly one FirstTokenComplete before its final response, and every final response
-carries n_tokens. As in BatchingSUT, every torch op runs on the thread that calls serve(); LoadGen's thread only
-enqueues.
+carries n_tokens. Threads as in BatchingSUT: inline for Offline/SingleStream/MultiStream (the whole query is
+generated inside LoadGen's callback, on the main thread), queued for Server.
 """
 from __future__ import annotations
 
 import collections
 import queue
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Deque, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ from ..backends.base import Backend
 from ..models.base import Encoded
 from ..models.decoder import choose, finished
 from .qsl import SampleStore
-from .sut import SUTFailure, rss_mb
+from .sut import SUTBase, SUTFailure
 
 
 @dataclass
@@ -33,9 +32,10 @@ class Sequence_:
     tokens: List[int] = field(default_factory=list)
 
 
-class GenerationSUT:
+class GenerationSUT(SUTBase):
     def __init__(self, bench, backend: Backend, store: SampleStore, slots: int, stream_first_token: bool,
-                 report_tokens: bool):
+                 report_tokens: bool, inline: bool = False):
+        super().__init__(inline)
         self.bench = bench
         self.backend = backend
         self.store = store
@@ -45,74 +45,71 @@ class GenerationSUT:
         self.eos_id = bench.eos_id
         self.min_new = bench.decoder_size.min_new_tokens
         self.max_new = bench.decoder_size.max_new_tokens
-        self._queue: "queue.SimpleQueue[Optional[Tuple[int, int]]]" = queue.SimpleQueue()
-        self.stop_requested = threading.Event()
-        self.batches = 0          # decode steps
-        self.samples = 0
         self.tokens = 0
-        self.busy_s = 0.0
         self.first_tokens_sent = 0
-        self.watchdog = None
-        self.rss_first_query = None
+        self._waiting: Deque[Tuple[int, int]] = collections.deque()
+        self._active: Dict[int, Sequence_] = {}
 
-    # ---- LoadGen thread ------------------------------------------------------------------------------------
+    # ---- LoadGen's callback ----------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
-        if self.watchdog:
-            self.watchdog.issued(len(ids))
-        if self.rss_first_query is None:
-            self.rss_first_query = rss_mb()
-        for rid, idx in zip(ids, indices):
-            self._queue.put((rid, idx))
+        self._arrived(len(ids))
+        if self.inline:
+            self._waiting.extend(zip(ids, indices))
 
-    def flush(self) -> None:
-        pass
+            def work() -> None:
+                while self._waiting or self._active:
+                    self._step()
+                    self._check_stop()
+            self._guarded(work)
+        else:
+            for item in zip(ids, indices):
+                self._queue.put(item)
 
-    def finish(self) -> None:
-        self._queue.put(None)
-
-    # ---- compute thread ------------------------------------------------------------------------------------
+    # ---- the compute thread (queued mode) -------------------------------------------------------------------
     def serve(self, poll_s: float = 0.5) -> None:
-        waiting: Deque[Tuple[int, int]] = collections.deque()
-        active: Dict[int, Sequence_] = {}
         done = False
         while True:
             # Take what has arrived; block only when there is nothing to decode.
             while True:
+                busy = self._active or self._waiting or done
                 try:
-                    item = self._queue.get(timeout=poll_s) if not (active or waiting or done) else \
-                        self._queue.get_nowait()
+                    item = self._queue.get_nowait() if busy else self._queue.get(timeout=poll_s)
                 except queue.Empty:
                     if self.stop_requested.is_set():
                         return
-                    if active or waiting or done:
+                    if busy:
                         break
                     continue
                 if item is None:
                     done = True
                 else:
-                    waiting.append(item)
-            if done and not active and not waiting:
+                    self._waiting.append(item)
+            if done and not self._active and not self._waiting:
                 return
-            start = time.perf_counter()
-            try:
-                free = [s for s in range(self.slots) if s not in active]
-                while waiting and free:
-                    slot = free.pop(0)
-                    rid, idx = waiting.popleft()
-                    seq = self._prefill(slot, rid, idx)
-                    if seq is not None:
-                        active[slot] = seq
-                if active:
-                    self._decode(active)
-            except SUTFailure:
-                raise
-            except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
-                raise SUTFailure(f"{type(exc).__name__} while generating: {exc}") from exc
-            self.busy_s += time.perf_counter() - start
+            self._step()
             if self.stop_requested.is_set():
                 return
 
-    def _prefill(self, slot: int, rid: int, idx: int) -> Optional[Sequence_]:
+    # ---- one step: admit what fits, then advance every active sequence by one token ----------------------------
+    def _step(self) -> None:
+        start = time.perf_counter()
+        try:
+            free = [s for s in range(self.slots) if s not in self._active]
+            while self._waiting and free:
+                slot = free.pop(0)
+                rid, idx = self._waiting.popleft()
+                seq = self._prefill(slot, rid, idx)
+                if seq is not None:
+                    self._active[slot] = seq
+            if self._active:
+                self._decode()
+        except SUTFailure:
+            raise
+        except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
+            raise SUTFailure(f"{type(exc).__name__} while generating: {exc}") from exc
+        self.busy_s += time.perf_counter() - start
+
+    def _prefill(self, slot: int, rid: int, idx: int):
         import mlperf_loadgen as lg
 
         prompt = self.bench.prompt(self.store.ram, idx)
@@ -122,7 +119,7 @@ class GenerationSUT:
         seq = Sequence_(rid, idx, position=len(prompt))
         if self.stream_first_token:
             first = np.array([token], dtype=np.int32)
-            lg.FirstTokenComplete([lg.QuerySampleResponse(rid, first.ctypes.data, first.nbytes)])
+            self.first_token([lg.QuerySampleResponse(rid, first.ctypes.data, first.nbytes)])
             self.first_tokens_sent += 1
         if token == self.eos_id:
             self._complete([seq])
@@ -133,9 +130,9 @@ class GenerationSUT:
             return None
         return seq
 
-    def _decode(self, active: Dict[int, Sequence_]) -> None:
-        slots = sorted(active)
-        seqs = [active[s] for s in slots]
+    def _decode(self) -> None:
+        slots = sorted(self._active)
+        seqs = [self._active[s] for s in slots]
         tokens = torch.tensor([[seq.tokens[-1]] for seq in seqs], dtype=torch.int64)
         starts = torch.tensor([seq.position for seq in seqs], dtype=torch.int64)
         top2 = self.backend.predict((tokens, torch.tensor(slots, dtype=torch.int64), starts)).tolist()
@@ -148,7 +145,7 @@ class GenerationSUT:
                 seq.tokens.append(token)
             if finished(token, len(seq.tokens), self.eos_id, self.max_new):
                 ended.append(seq)
-                del active[slot]
+                del self._active[slot]
         if ended:
             self._complete(ended)
 
@@ -163,9 +160,7 @@ class GenerationSUT:
         else:
             responses = [lg.QuerySampleResponse(s.response_id, base + off, size)
                          for s, (off, size) in zip(seqs, encoded.spans)]
-        lg.QuerySamplesComplete(responses)
+        self.complete(responses)
         del encoded
-        if self.watchdog:
-            self.watchdog.completed(len(seqs))
-        self.samples += len(seqs)
         self.tokens += sum(len(s.tokens) for s in seqs)
+        self._completed(len(seqs))

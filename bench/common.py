@@ -1,0 +1,180 @@
+"""Shared pieces of the benchmarks: a rig (stand-in + backend + samples in RAM), in-process LoadGen tests with
+explicit settings (no FromConfig, so several tests can run in one process), raw timing loops, QPS searches.
+
+Everything runs the harness's own classes (BatchingSUT, GenerationSUT, the backends); only process start-up and
+results.json are left out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from dummy_harness import backends, catalogue, models
+from dummy_harness.dataset import open_dataset
+from dummy_harness.loadgen.generation import GenerationSUT
+from dummy_harness.loadgen.qsl import SampleStore, construct
+from dummy_harness.loadgen.sut import BatchingSUT
+
+DATASET_DIR = os.path.join(tempfile.gettempdir(), "dummy-harness-bench-datasets")
+
+
+@dataclass
+class Rig:
+    bench: models.Benchmark
+    backend: backends.base.Backend if False else object      # noqa: E501 - any Backend
+    store: SampleStore
+    count: int
+
+
+def rig(model: str, backend: str = "pytorch", size: str = "", samples: int = 0, batch: int = 8) -> Rig:
+    torch.set_num_threads(os.cpu_count() or 1)
+    spec = catalogue.get(model)
+    bench = models.load(spec, size)
+    fp32 = bench.build_model()
+    count = samples or spec.default_dataset_size
+    dataset = open_dataset(bench, fp32, count, 0, DATASET_DIR)
+    store = SampleStore(bench, dataset.arrays, count)
+    store.load(range(count))
+    engine = backends.load(backend)
+    engine.load(fp32, "cpu", "float32", bench.calibration_batches(store.ram, batch, min(count, 4 * batch)))
+    return Rig(bench, engine, store, count)
+
+
+def settings_for(scenario: str, **values):
+    import mlperf_loadgen as lg
+
+    s = lg.TestSettings()
+    s.scenario = getattr(lg.TestScenario, scenario)
+    s.mode = lg.TestMode.PerformanceOnly
+    s.min_duration_ms = 0
+    for name, value in values.items():
+        setattr(s, name, value)
+    return s
+
+
+def loadgen_test(sut, store: SampleStore, settings, count: int) -> Dict[str, object]:
+    """One LoadGen test, callbacks on a 'loadgen' thread, the SUT served on this one; the detail-log records."""
+    import mlperf_loadgen as lg
+
+    with tempfile.TemporaryDirectory() as outdir:
+        log = lg.LogSettings()
+        log.log_output.outdir = outdir
+        log.log_output.copy_summary_to_stdout = False
+        log.enable_trace = False
+        lg_sut = lg.ConstructFastSUT(sut.issue, sut.flush)
+        lg_qsl = construct(store, count, count)
+
+        def main():
+            try:
+                lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log, os.path.join(outdir, "no-audit"))
+            finally:
+                sut.finish()
+
+        thread = threading.Thread(target=main, name="loadgen")
+        import sys
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0002)        # as the harness does during a run
+        thread.start()
+        sut.serve()
+        thread.join()
+        sys.setswitchinterval(interval)
+        lg.DestroyQSL(lg_qsl)
+        lg.DestroyFastSUT(lg_sut)
+        records: Dict[str, object] = {}
+        for line in open(os.path.join(outdir, "mlperf_log_detail.txt")):
+            if line.startswith(":::MLLOG "):
+                rec = json.loads(line[len(":::MLLOG "):])
+                records[rec["key"]] = rec["value"]
+                if (rec.get("metadata") or {}).get("is_error"):
+                    records.setdefault("errors", []).append(rec["value"])
+        return records
+
+
+def batching_sut(r: Rig, max_batch: int) -> BatchingSUT:
+    return BatchingSUT(r.bench, r.backend, r.store, max_batch)
+
+
+def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool) -> GenerationSUT:
+    return GenerationSUT(r.bench, r.backend, r.store, slots, stream_first_token=stream, report_tokens=tokens)
+
+
+def valid(records: Dict[str, object]) -> bool:
+    return records.get("result_validity") == "VALID" and not records.get("errors")
+
+
+def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int = 6, ceiling: float = 1e6) -> float:
+    """Largest QPS found VALID: double from `start` until a probe fails, then bisect."""
+    good, bad = 0.0, None
+    qps = start
+    for _ in range(steps):
+        if probe(qps):
+            good = qps
+            qps = qps * 2 if bad is None else (qps + bad) / 2
+        else:
+            bad = qps
+            qps = (good + bad) / 2 if good else qps / 2
+        if qps > ceiling:
+            break
+    return round(good, 1)
+
+
+def timed(fn: Callable[[], None], repeats: int) -> List[float]:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def raw_samples_per_second(r: Rig, batch: int, samples: int) -> float:
+    """collate + predict + encode back to back, same thread, same batch size."""
+    start = time.perf_counter()
+    done = 0
+    while done < samples:
+        idx = [(done + i) % r.count for i in range(batch)]
+        r.bench.encode(r.backend.predict(r.bench.collate(r.store.ram, idx)), idx)
+        done += batch
+    return done / (time.perf_counter() - start)
+
+
+def raw_latencies_ms(r: Rig, batch: int, repeats: int) -> List[float]:
+    out = []
+    for k in range(repeats):
+        idx = [(k * batch + i) % r.count for i in range(batch)]
+        t = time.perf_counter()
+        r.bench.encode(r.backend.predict(r.bench.collate(r.store.ram, idx)), idx)
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def figure(values: Sequence[float]) -> float:
+    """The median of repetitions, rounded for the table."""
+    return round(median(values), 3)
+
+
+def note_machine() -> Dict[str, object]:
+    import platform
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+
+
+def maybe(value: Optional[float]) -> Optional[float]:
+    return None if value is None else round(value, 3)
