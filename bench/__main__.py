@@ -1,23 +1,67 @@
-"""python -m bench [--quick]: run the harness benchmarks; the last line printed is one JSON object."""
-import argparse
-import json
-import platform
+"""python -m bench [--quick] [--only NAME ...]: the harness's own benchmarks, on the CPU.
 
-from . import harness_efficiency
+Prints a table per figure and, as its last line, one JSON object keyed by figure name. A full run (not
+--quick) also rewrites bench/RESULTS.md with the table and the machine it ran on. --quick uses tiny sizes and
+one repetition: it only checks that the suite starts.
+"""
+import argparse
+import datetime
+import json
+import os
+
+from . import common, efficiency, floor, serving
+from .cm_overhead import cm_overhead
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite starts")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition: a smoke run")
+    parser.add_argument("--only", nargs="*", default=None, help="figure names to run (default: all)")
     args = parser.parse_args()
-    seconds, repeats = (0.2, 1) if args.quick else (2.0, 3)
-    figures = {"harness_efficiency": harness_efficiency.measure(seconds=seconds, repeats=repeats)}
-    for name, rows in figures.items():
-        print(name)
-        for key, row in rows.items():
-            print(f"  {key:28s} " + "  ".join(f"{k}={v}" for k, v in row.items()))
-    figures["machine"] = {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()}
-    print(json.dumps(figures))
+    q = args.quick
+    reps = 1 if q else 3
+    figures = {
+        "harness_efficiency": lambda: efficiency.harness_efficiency(
+            seconds=0.1 if q else 1.0, repeats=reps, batches=(1, 8) if q else (1, 8, 32)),
+        "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 300, repeats=reps),
+        "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
+                                               server_queries_s=0.5 if q else 2.0, ss_queries=200 if q else 2000),
+        "server_batching": lambda: serving.server_batching(repeats=reps, queries=500 if q else 600),
+        "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
+        "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
+        "llm_serving": lambda: serving.llm_serving(repeats=reps, queries=480),
+    }
+    if q:   # a smoke run skips the slow QPS searches
+        figures.pop("server_batching")
+        figures.pop("llm_serving")
+    results = {}
+    for name, run in figures.items():
+        if args.only is not None and name not in args.only:
+            continue
+        results[name] = run()
+        print(name, json.dumps(results[name], indent=1), flush=True)
+    results["machine"] = common.machine()
+    if not q and args.only is None:
+        write_results_md(results)
+    print(json.dumps(results))
+
+
+def write_results_md(results) -> None:
+    lines = ["# Benchmark results", "",
+             f"Latest full run of `python -m bench`, {datetime.date.today().isoformat()}, on "
+             f"{results['machine']['cpu']} ({results['machine']['cores']} cores), Python "
+             f"{results['machine']['python']}, torch {results['machine']['torch']}. Medians of 3 repetitions.", "",
+             "| figure | measurement | values |", "| --- | --- | --- |"]
+    for name, rows in results.items():
+        if name == "machine":
+            continue
+        if all(isinstance(v, dict) for v in rows.values()):
+            for key, row in rows.items():
+                lines.append(f"| {name} | {key} | " + ", ".join(f"{k}={v}" for k, v in row.items()) + " |")
+        else:
+            lines.append(f"| {name} | | " + ", ".join(f"{k}={v}" for k, v in rows.items()) + " |")
+    with open(os.path.join(os.path.dirname(__file__), "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

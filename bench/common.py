@@ -13,12 +13,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
 
 from dummy_harness import backends, catalogue, models
+from dummy_harness.backends.base import Backend
 from dummy_harness.dataset import open_dataset
 from dummy_harness.loadgen.generation import GenerationSUT
 from dummy_harness.loadgen.qsl import SampleStore, construct
@@ -30,7 +31,7 @@ DATASET_DIR = os.path.join(tempfile.gettempdir(), "dummy-harness-bench-datasets"
 @dataclass
 class Rig:
     bench: models.Benchmark
-    backend: backends.base.Backend if False else object      # noqa: E501 - any Backend
+    backend: Backend
     store: SampleStore
     count: int
 
@@ -62,7 +63,8 @@ def settings_for(scenario: str, **values):
 
 
 def loadgen_test(sut, store: SampleStore, settings, count: int) -> Dict[str, object]:
-    """One LoadGen test, callbacks on a 'loadgen' thread, the SUT served on this one; the detail-log records."""
+    """One LoadGen test as the harness runs it (inline SUTs: StartTest on this thread; queued: on a 'loadgen'
+    thread while this one serves); returns the detail-log records."""
     import mlperf_loadgen as lg
 
     with tempfile.TemporaryDirectory() as outdir:
@@ -79,13 +81,16 @@ def loadgen_test(sut, store: SampleStore, settings, count: int) -> Dict[str, obj
             finally:
                 sut.finish()
 
-        thread = threading.Thread(target=main, name="loadgen")
         import sys
         interval = sys.getswitchinterval()
         sys.setswitchinterval(0.0002)        # as the harness does during a run
-        thread.start()
-        sut.serve()
-        thread.join()
+        if getattr(sut, "inline", False):
+            main()
+        else:
+            thread = threading.Thread(target=main, name="loadgen")
+            thread.start()
+            sut.serve()
+            thread.join()
         sys.setswitchinterval(interval)
         lg.DestroyQSL(lg_qsl)
         lg.DestroyFastSUT(lg_sut)
@@ -99,20 +104,21 @@ def loadgen_test(sut, store: SampleStore, settings, count: int) -> Dict[str, obj
         return records
 
 
-def batching_sut(r: Rig, max_batch: int) -> BatchingSUT:
-    return BatchingSUT(r.bench, r.backend, r.store, max_batch)
+def batching_sut(r: Rig, max_batch: int, inline: bool) -> BatchingSUT:
+    return BatchingSUT(r.bench, r.backend, r.store, max_batch, inline=inline)
 
 
-def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool) -> GenerationSUT:
-    return GenerationSUT(r.bench, r.backend, r.store, slots, stream_first_token=stream, report_tokens=tokens)
+def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool, inline: bool) -> GenerationSUT:
+    return GenerationSUT(r.bench, r.backend, r.store, slots, stream_first_token=stream, report_tokens=tokens,
+                         inline=inline)
 
 
 def valid(records: Dict[str, object]) -> bool:
     return records.get("result_validity") == "VALID" and not records.get("errors")
 
 
-def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int = 6, ceiling: float = 1e6) -> float:
-    """Largest QPS found VALID: double from `start` until a probe fails, then bisect."""
+def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int = 6) -> float:
+    """Largest QPS found VALID: double from `start` until a probe fails, then bisect (0 if none passes)."""
     good, bad = 0.0, None
     qps = start
     for _ in range(steps):
@@ -122,18 +128,7 @@ def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int =
         else:
             bad = qps
             qps = (good + bad) / 2 if good else qps / 2
-        if qps > ceiling:
-            break
     return round(good, 1)
-
-
-def timed(fn: Callable[[], None], repeats: int) -> List[float]:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return times
 
 
 def median(values: Sequence[float]) -> float:
@@ -170,11 +165,21 @@ def figure(values: Sequence[float]) -> float:
     return round(median(values), 3)
 
 
-def note_machine() -> Dict[str, object]:
+def machine() -> Dict[str, object]:
     import platform
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
 
 
-def maybe(value: Optional[float]) -> Optional[float]:
-    return None if value is None else round(value, 3)
+def steal_s() -> float:
+    """CPU time the hypervisor took from this VM so far: latency figures mean little when it grows."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -1,0 +1,80 @@
+"""harness_efficiency and latency_overhead: the harness's cost next to the model's, same thread, same batch.
+
+harness_efficiency = LoadGen Offline throughput through the harness's SUT / raw throughput of the same
+stand-in (collate + predict + encode back to back, no LoadGen), raw measured before and after and averaged.
+latency_overhead = SingleStream p90 (MultiStream p99) under LoadGen / the raw p90 (p99) of the same batch.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+from . import common as c
+
+
+def harness_efficiency(seconds: float, repeats: int, batches: Sequence[int] = (1, 8, 32),
+                       models: Sequence[str] = ("resnet50", "bert-99"), llm: str = "llama2-70b-99"
+                       ) -> Dict[str, Dict[str, float]]:
+    out: Dict[str, Dict[str, float]] = {}
+    for model in models:
+        r = c.rig(model, batch=max(batches))
+        for batch in batches:
+            rate = c.raw_samples_per_second(r, batch, batch * 4)                 # warm this shape
+            samples = max(batch * 4, int(rate * seconds) // batch * batch)
+            ratios = []
+            for _ in range(repeats):
+                before = c.raw_samples_per_second(r, batch, samples)
+                records = c.loadgen_test(c.batching_sut(r, batch, inline=True), r.store,
+                                         c.settings_for("Offline", min_query_count=samples, max_query_count=samples,
+                                                        offline_expected_qps=1), r.count)
+                after = c.raw_samples_per_second(r, batch, samples)
+                ratios.append(float(records["result_samples_per_second"]) / ((before + after) / 2))
+            ms = 1e3 * batch / rate
+            out[f"{model}_b{batch}"] = {"ratio": c.figure(ratios), "ms_per_batch": round(ms, 3),
+                                        "target": 0.95 if ms >= 1 else 0.85}
+    if llm:
+        r = c.rig(llm, batch=max(batches))
+        for slots in batches:
+            n = max(16, min(r.count * 2, int(8 * seconds * slots)))
+            ratios, raw_rates = [], []
+            for _ in range(repeats):
+                before = raw_tokens_per_second(r, slots, n)
+                records = c.loadgen_test(c.generation_sut(r, slots, tokens=True, stream=False, inline=True), r.store,
+                                         c.settings_for("Offline", min_query_count=n, max_query_count=n,
+                                                        offline_expected_qps=1, use_token_latencies=True), r.count)
+                after = raw_tokens_per_second(r, slots, n)
+                raw_rates.append((before + after) / 2)
+                ratios.append(float(records["result_tokens_per_second"]) / raw_rates[-1])
+            out[f"{llm}_tokens_slots{slots}"] = {"ratio": c.figure(ratios),
+                                                 "raw_tokens_per_s": round(c.median(raw_rates), 1), "target": 0.95}
+    return out
+
+
+def raw_tokens_per_second(r: c.Rig, slots: int, samples: int) -> float:
+    """The generation engine itself, with LoadGen's completion calls replaced by no-ops."""
+    import time
+
+    sut = c.generation_sut(r, slots, tokens=True, stream=False, inline=True)
+    sut.complete = lambda responses: None
+    start = time.perf_counter()
+    sut.issue(list(range(samples)), [i % r.count for i in range(samples)])
+    return sut.tokens / (time.perf_counter() - start)
+
+
+def latency_overhead(queries: int, repeats: int, model: str = "resnet50") -> Dict[str, Dict[str, float]]:
+    r = c.rig(model, batch=8)
+    out: Dict[str, Dict[str, float]] = {}
+    for scenario, batch, pct, key in (("SingleStream", 1, 90, "result_90.00_percentile_latency_ns"),
+                                      ("MultiStream", 8, 99, "result_99.00_percentile_per_query_latency_ns")):
+        c.raw_latencies_ms(r, batch, 20)                                         # warm this shape
+        ratios, raws = [], []
+        for _ in range(repeats):
+            before = c.percentile(c.raw_latencies_ms(r, batch, queries), pct)
+            records = c.loadgen_test(c.batching_sut(r, batch, inline=True), r.store,
+                                     c.settings_for(scenario, min_query_count=queries, max_query_count=queries),
+                                     r.count)
+            after = c.percentile(c.raw_latencies_ms(r, batch, queries), pct)
+            raws.append((before + after) / 2)
+            ratios.append(float(records[key]) / 1e6 / raws[-1])
+        out[f"{model}_{scenario}_p{pct}"] = {"ratio": c.figure(ratios), "raw_ms": round(c.median(raws), 3),
+                                             "target": 1.05}
+    return out
