@@ -104,8 +104,8 @@ def loadgen_test(sut, store: SampleStore, settings, count: int) -> Dict[str, obj
         return records
 
 
-def batching_sut(r: Rig, max_batch: int, inline: bool) -> BatchingSUT:
-    return BatchingSUT(r.bench, r.backend, r.store, max_batch, inline=inline)
+def batching_sut(r: Rig, max_batch: int, inline: bool, workers: int = 1) -> BatchingSUT:
+    return BatchingSUT(r.bench, r.backend, r.store, max_batch, inline=inline, workers=workers)
 
 
 def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool, inline: bool) -> GenerationSUT:

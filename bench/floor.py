@@ -125,16 +125,25 @@ class ReferenceStyleSUT:
             w.join()
 
 
-def reference_style(seconds: float, repeats: int, batch: int = 8, threads: int = 2) -> Dict[str, float]:
+def reference_style(seconds: float, repeats: int, batch: int = 8) -> Dict[str, float]:
+    """Each side in its own thread layout: the harness's Offline default (one compute thread per core, one torch
+    thread each: run.thread_layout), the reference's (one worker per core, torch's default thread count)."""
+    import os
+
+    import torch
+
+    cores = os.cpu_count() or 1
     r = c.rig("resnet50", batch=batch)
     samples = max(batch * 8, int(c.raw_samples_per_second(r, batch, batch * 8) * seconds) // batch * batch)
     settings = c.settings_for("Offline", min_query_count=samples, max_query_count=samples, offline_expected_qps=1)
     ours, theirs = [], []
     for _ in range(repeats):
-        ours.append(float(c.loadgen_test(c.batching_sut(r, batch, inline=True), r.store, settings, r.count)
-                          ["result_samples_per_second"]))
-        theirs.append(float(c.loadgen_test(ReferenceStyleSUT(r, batch, threads), r.store, settings, r.count)
+        torch.set_num_threads(1)
+        ours.append(float(c.loadgen_test(c.batching_sut(r, batch, inline=True, workers=cores), r.store, settings,
+                                         r.count)["result_samples_per_second"]))
+        torch.set_num_threads(cores)
+        theirs.append(float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.count)
                             ["result_samples_per_second"]))
     return {"harness": round(c.median(ours), 1), "reference_style": round(c.median(theirs), 1),
-            "ratio": round(c.median(ours) / c.median(theirs), 3), "batch": batch, "threads": threads,
+            "ratio": round(c.median(ours) / c.median(theirs), 3), "batch": batch, "workers": cores,
             "target": 1.1}

@@ -35,6 +35,8 @@ class BenchmarkSpec:
     implementation: str = ""
     # Query counts of a `test`-style run per scenario, where the generic ones would be too slow.
     test_query_count: Mapping[str, int] = field(default_factory=dict)
+    # Token-by-token generation (LLMs): the harness drives it with its continuous-batching SUT.
+    generative: bool = False
 
     @property
     def default_size(self) -> str:
@@ -104,7 +106,7 @@ def _gptj(name: str, target: float, implementation: str) -> BenchmarkSpec:
         accuracy_target=target, accuracy_dtype_env=("CM_CNNDM_ACCURACY_DTYPE", "int32"),
         default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
         test_server_qps={"small": 50.0, "full": 0.05}, implementation=implementation,
-        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500})
+        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}, generative=True)
 
 
 def _llama2(name: str, target: float, implementation: str) -> BenchmarkSpec:
@@ -115,7 +117,7 @@ def _llama2(name: str, target: float, implementation: str) -> BenchmarkSpec:
         accuracy_target=target, accuracy_dtype_env=("CM_OPENORCA_ACCURACY_DTYPE", "int32"),
         default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
         test_server_qps={"small": 50.0, "full": 0.05}, implementation=implementation,
-        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500})
+        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}, generative=True)
 
 
 CATALOGUE: Dict[str, BenchmarkSpec] = {

@@ -59,6 +59,18 @@ def _environment() -> Dict[str, Any]:
     }
 
 
+def thread_layout(cfg: RunConfig):
+    """(compute threads, torch threads each). Offline batches of fixed-compute models go to one worker per core
+    with a one-thread torch pool each (for small models two batches on one core each beat one batch on two:
+    bench/ reference_style); everything else runs on the main thread with all cores. --threads=N keeps one
+    compute thread with N torch threads."""
+    cores = os.cpu_count() or 1
+    if cfg.threads is None and cfg.scenario == "Offline" and cfg.device == "cpu" and \
+            not cfg.spec.generative:
+        return cores, 1
+    return 1, cfg.threads or cores
+
+
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Run one LoadGen test. Returns the results dict (also written to <run_dir>/results.json)."""
     t_start = time.perf_counter()
@@ -86,7 +98,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
 
     import torch
 
-    threads = cfg.threads or os.cpu_count() or 1
+    workers, threads = thread_layout(cfg)
     torch.set_num_threads(threads)
     results["environment"] = _environment()
 
@@ -168,7 +180,7 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
         sut = GenerationSUT(bench, backend, store, max_batch, stream_first_token=tokens and cfg.scenario != "Offline",
                             report_tokens=tokens, inline=inline)
     else:
-        sut = BatchingSUT(bench, backend, store, max_batch, inline=inline)
+        sut = BatchingSUT(bench, backend, store, max_batch, inline=inline, workers=thread_layout(cfg)[0])
 
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = cfg.run_dir
@@ -232,8 +244,9 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     gc.unfreeze()
     for s, handler in previous.items():
         signal.signal(s, handler)
-    results["threads"] = {"compute": "main", "loadgen": "main (inline)" if inline else "thread 'loadgen'",
-                          "torch_threads": results["environment"]["torch_num_threads"]}
+    results["threads"] = {"compute_threads": getattr(sut, "workers", 1), "first_compute_thread": "main",
+                          "loadgen": "main (inline)" if inline else "thread 'loadgen'",
+                          "torch_threads_per_compute_thread": results["environment"]["torch_num_threads"]}
     results["timing_s"] = {"loadgen": round(time.perf_counter() - t0, 3)}
     results["sut"] = {"kind": type(sut).__name__, "batches": sut.batches, "samples": sut.samples,
                       "compute_busy_s": round(sut.busy_s, 3), "max_batch": max_batch, "qsl_total": total,

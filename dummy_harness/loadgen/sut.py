@@ -5,7 +5,10 @@ one (loadgen-facts.md), so every torch op of a run happens on one thread, the ma
   * inline (Offline, SingleStream, MultiStream): LoadGen's StartTest runs on the main thread and `issue`
     answers the query right there, batch by batch; no hand-off, no queue (SingleStream pays ~2 us, not ~50);
   * queued (Server): StartTest runs on a "loadgen" thread whose `issue` only enqueues; `serve()` on the main
-    thread joins the queries that have arrived into batches no larger than the latency bound allows.
+    thread joins the queries that have arrived into batches no larger than the latency bound allows;
+  * Offline may spread its batches over `workers` threads instead, each running torch with a one-thread pool
+    (the other arrangement the OpenMP finding allows): for models whose small ops do not scale across cores,
+    two batches on one core each beat one batch on two.
 
 Per batch: one gather from the preloaded inputs, one `predict`, one response array, one `QuerySamplesComplete`;
 the array stays referenced until that call returns (LoadGen reads it then). A failed batch is never answered
@@ -59,6 +62,7 @@ class SUTBase:
         self.batches = 0
         self.samples = 0
         self.busy_s = 0.0
+        self._lock = threading.Lock()       # counters, when several workers complete at once
         # Set by the run; both end the process. Defaults raise, for code that drives a SUT by hand.
         self.on_failure: Callable[[str], None] = _raise
         self.on_interrupt: Callable[[], None] = lambda: None
@@ -73,9 +77,10 @@ class SUTBase:
             self.rss_first_query = rss_mb()
 
     def _completed(self, count: int) -> None:
-        self.samples += count
-        if self.watchdog:
-            self.watchdog.completed(count)
+        with self._lock:
+            self.samples += count
+            if self.watchdog:
+                self.watchdog.completed(count)
 
     def _guarded(self, work: Callable[[], None]) -> None:
         """Run inline work on LoadGen's callback; a failure must not unwind into LoadGen's C++ frames."""
@@ -100,12 +105,14 @@ class SUTBase:
 
 
 class BatchingSUT(SUTBase):
-    def __init__(self, bench: Benchmark, backend: Backend, store: SampleStore, max_batch: int, inline: bool = False):
+    def __init__(self, bench: Benchmark, backend: Backend, store: SampleStore, max_batch: int, inline: bool = False,
+                 workers: int = 1):
         super().__init__(inline)
         self.bench = bench
         self.backend = backend
         self.store = store
         self.max_batch = max_batch
+        self.workers = workers
 
     # ---- LoadGen's callback ----------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
@@ -113,9 +120,14 @@ class BatchingSUT(SUTBase):
         self._arrived(len(ids))
         step = self.max_batch
         if self.inline:
+            chunks = [(ids[i:i + step], indices[i:i + step]) for i in range(0, len(ids), step)]
+            if self.workers > 1 and len(chunks) > 1:
+                self._guarded(lambda: self._answer_in_parallel(chunks))
+                return
+
             def work() -> None:
-                for start in range(0, len(ids), step):
-                    self._answer(ids[start:start + step], indices[start:start + step])
+                for chunk_ids, chunk_indices in chunks:
+                    self._answer(chunk_ids, chunk_indices)
                     self._check_stop()
             self._guarded(work)
         elif len(ids) <= step:
@@ -160,6 +172,35 @@ class BatchingSUT(SUTBase):
             if finished or self.stop_requested.is_set():
                 return
 
+    def _answer_in_parallel(self, chunks: List[Work]) -> None:
+        """Batches taken in turn by `workers` threads (this one included); the first failure ends the run."""
+        pending: "queue.SimpleQueue[Work]" = queue.SimpleQueue()
+        for chunk in chunks:
+            pending.put(chunk)
+        failures: List[BaseException] = []
+
+        def worker() -> None:
+            while not failures and not self.stop_requested.is_set():
+                try:
+                    chunk_ids, chunk_indices = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    self._answer(chunk_ids, chunk_indices)
+                except BaseException as exc:   # noqa: BLE001 - handed to the thread that owns the run
+                    failures.append(exc)
+
+        helpers = [threading.Thread(target=worker, name=f"compute-{i}", daemon=True)
+                   for i in range(1, self.workers)]
+        for thread in helpers:
+            thread.start()
+        worker()
+        for thread in helpers:
+            thread.join()
+        if failures:
+            raise failures[0]
+        self._check_stop()
+
     def _answer(self, ids: List[int], indices: List[int]) -> None:
         start = time.perf_counter()
         try:
@@ -178,8 +219,9 @@ class BatchingSUT(SUTBase):
         self.complete([lg.QuerySampleResponse(qid, base + offset, size)
                        for qid, (offset, size) in zip(ids, encoded.spans)])
         del encoded   # only now may the buffer go
-        self.busy_s += time.perf_counter() - start
-        self.batches += 1
+        with self._lock:
+            self.busy_s += time.perf_counter() - start
+            self.batches += 1
         self._completed(len(ids))
 
 

@@ -63,7 +63,10 @@ def gather(array: np.ndarray, indices: Sequence[int]) -> np.ndarray:
 class Benchmark(abc.ABC):
     spec: BenchmarkSpec
     input_names: Tuple[str, ...] = ("inputs",)
-    generative = False
+
+    @property
+    def generative(self) -> bool:
+        return self.spec.generative
 
     def __init__(self, size: str = ""):
         self.size = size or self.spec.default_size

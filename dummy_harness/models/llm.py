@@ -22,7 +22,6 @@ EOS_RATE = 0.04       # per step: mean generated length ~25 tokens when the limi
 
 
 class LLMBenchmark(Benchmark):
-    generative = True
     input_names = ("prompts", "prompt_lengths")
     sizes: Dict[str, DecoderSize]
     eos_id: int
