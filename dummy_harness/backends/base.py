@@ -7,7 +7,7 @@ responses and timing live in `dummy_harness.loadgen`.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Sequence, Tuple
 
 import torch
 
@@ -16,10 +16,22 @@ class BackendError(RuntimeError):
     """The backend cannot run the requested device/precision here; str() is a one-line reason."""
 
 
+class Pending:
+    """A batch submitted to a device: result() waits for it and gives the response tensor on the host."""
+
+    def __init__(self, value: torch.Tensor, wait: Callable[[], None] = lambda: None):
+        self._value, self._wait = value, wait
+
+    def result(self) -> torch.Tensor:
+        self._wait()
+        return self._value
+
+
 class Backend(abc.ABC):
     name: str = "base"
     plugin: str = ""      # path of the plug-in file this backend came from, if any
     reads_inputs = True   # False: predict() only needs the batch size (inputs[0].shape[0])
+    in_flight = 1         # batches the SUT may submit before it collects the first (device pipelines)
 
     @property
     @abc.abstractmethod
@@ -36,6 +48,16 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def predict(self, inputs: Tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Host tensors of one batch in, the response tensor of that batch on the host out."""
+
+    def submit(self, inputs: Tuple[torch.Tensor, ...]) -> Pending:
+        """Start one batch; the default runs it at once. A device backend returns before the batch is done, so
+        the next batch's copies overlap this one's compute."""
+        return Pending(self.predict(inputs))
+
+    def stage(self, rows: Dict[str, Any]) -> Dict[str, Any]:
+        """Where batches are gathered from: the loaded samples (numpy, in RAM) by default; a device backend may
+        return them on the device, or in pinned memory, so a batch needs no pageable copy."""
+        return rows
 
     def close(self) -> None:
         """Release device resources."""

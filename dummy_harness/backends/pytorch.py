@@ -1,12 +1,21 @@
-"""PyTorch eager backend: CPU or CUDA, fp32 / fp16 (bf16 fallback on CPU) / int8 (CPU, static PTQ)."""
+"""PyTorch eager backend: CPU or CUDA, fp32 / fp16 (bf16 fallback on CPU) / int8 (CPU, static PTQ).
+
+On CUDA: the loaded samples are staged on the device when they fit in half its free memory (else in pinned host
+memory), so a batch is one gather there (or one non_blocking copy); each in-flight batch has its own stream, so
+one batch's copy overlaps the other's compute; the response comes back with one non_blocking copy into pinned
+memory per batch; fp16 runs in half precision with channels_last convolutions.
+"""
 from __future__ import annotations
 
 import warnings
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
-from .base import Backend, BackendError
+from .base import Backend, BackendError, Pending
+
+IN_FLIGHT_CUDA = 2
 
 
 def cuda_unavailable_reason() -> Optional[str]:
@@ -33,7 +42,8 @@ class PyTorchBackend(Backend):
         self.compute_dtype = torch.float32
         self.precision_ran = "float32"
         self.channels_last = False
-        self.stream = None
+        self.streams: list = []
+        self._next_stream = 0
         self.notes: list = []
 
     @property
@@ -49,7 +59,8 @@ class PyTorchBackend(Backend):
             if reason:
                 raise BackendError(reason)
             self.device = torch.device("cuda", torch.cuda.current_device())
-            self.stream = torch.cuda.Stream(self.device)
+            self.streams = [torch.cuda.Stream(self.device) for _ in range(IN_FLIGHT_CUDA)]
+            self.in_flight = IN_FLIGHT_CUDA
         self.channels_last = _has_conv(model)
 
         if precision == "uint8":
@@ -127,23 +138,48 @@ class PyTorchBackend(Backend):
         return parts
 
     # ---- inference -------------------------------------------------------------------------------------------
+    def stage(self, rows):
+        if self.device.type != "cuda":
+            return rows
+        need = sum(a.nbytes for a in rows.values())
+        free, _total = torch.cuda.mem_get_info(self.device)
+        on_device = need < free // 2
+        self.notes.append(f"samples staged {'on the device' if on_device else 'in pinned host memory'} "
+                          f"({need / 2**20:.0f} MiB)")
+        staged = {}
+        for name, array in rows.items():
+            host = torch.from_numpy(np.ascontiguousarray(array))
+            staged[name] = host.to(self.device) if on_device else host.pin_memory()
+        return staged
+
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cuda":
-            x = x.pin_memory().to(self.device, non_blocking=True)
+        if x.device != self.device:
+            if not x.is_pinned():
+                x = x.pin_memory()                      # one copy, so that the transfer below is asynchronous
+            x = x.to(self.device, non_blocking=True)
         if x.is_floating_point() and x.dtype != self.compute_dtype:
             x = x.to(self.compute_dtype)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def submit(self, inputs: Tuple[torch.Tensor, ...]) -> Pending:
+        if not self.streams:
+            return Pending(self.predict(inputs))
+        stream = self.streams[self._next_stream]
+        self._next_stream = (self._next_stream + 1) % len(self.streams)
+        with torch.inference_mode(), torch.cuda.stream(stream):
+            out = self.model(*[self._to_device(x) for x in inputs])
+            host = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+            host.copy_(out, non_blocking=True)         # the one device-to-host copy of the batch
+            done = torch.cuda.Event()
+            done.record(stream)
+        return Pending(host, done.synchronize)
+
     def predict(self, inputs: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+        if self.streams:
+            return self.submit(inputs).result()
         with torch.inference_mode():
-            if self.stream is not None:
-                with torch.cuda.stream(self.stream):
-                    out = self.model(*[self._to_device(x) for x in inputs])
-                    host = out.to("cpu", non_blocking=True)
-                self.stream.synchronize()
-                return host
             return self.model(*[self._to_device(x) for x in inputs])
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ class SampleStore:
         self.ram: Arrays = {name: np.empty((count,) + tuple(shape), dtype)
                             for name, (shape, dtype) in bench.input_shapes(dataset).items()}
         self.loaded = np.zeros(count, dtype=bool)
+        self.version = 0        # bumped whenever rows change, so copies staged elsewhere know to refresh
 
     def load(self, indices: Sequence[int]) -> None:
         idx = np.unique(np.asarray(indices, dtype=np.int64))
@@ -28,6 +29,7 @@ class SampleStore:
             for name, array in self.ram.items():
                 array[todo] = rows[name]
             self.loaded[todo] = True
+            self.version += 1
 
     def unload(self, indices: Sequence[int]) -> None:
         # The stand-in datasets fit in RAM; keeping rows avoids rebuilding them between accuracy chunks.

@@ -16,6 +16,7 @@ with made-up data: `on_failure` ends the run with the reason.
 """
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import threading
@@ -113,6 +114,7 @@ class BatchingSUT(SUTBase):
         self.store = store
         self.max_batch = max_batch
         self.workers = workers
+        self._staged, self._staged_version = None, -1
 
     # ---- LoadGen's callback ----------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
@@ -123,6 +125,10 @@ class BatchingSUT(SUTBase):
             chunks = [(ids[i:i + step], indices[i:i + step]) for i in range(0, len(ids), step)]
             if self.workers > 1 and len(chunks) > 1:
                 self._guarded(lambda: self._answer_in_parallel(chunks))
+                return
+
+            if self.backend.in_flight > 1 and len(chunks) > 1:
+                self._guarded(lambda: self._answer_pipelined(chunks))
                 return
 
             def work() -> None:
@@ -201,14 +207,44 @@ class BatchingSUT(SUTBase):
             raise failures[0]
         self._check_stop()
 
+    def _rows(self):
+        """The loaded samples where the backend wants them (re-staged when LoadGen loaded other samples)."""
+        if self._staged_version != self.store.version:
+            self._staged, self._staged_version = self.backend.stage(self.store.ram), self.store.version
+        return self._staged
+
+    def _inputs(self, indices: List[int]):
+        # A backend that reads no inputs (the zero-compute one) is spared the gather.
+        if not self.backend.reads_inputs:
+            return (np.empty((len(indices), 0), np.float32),)
+        return self.bench.collate(self._rows(), indices)
+
+    def _answer_pipelined(self, chunks: List[Work]) -> None:
+        """Keep `backend.in_flight` batches submitted: the next one's copies overlap this one's compute."""
+        pending = collections.deque()
+        for chunk_ids, chunk_indices in chunks:
+            try:
+                start = time.perf_counter()
+                pending.append((chunk_ids, chunk_indices, self.backend.submit(self._inputs(chunk_indices)), start))
+            except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
+                raise SUTFailure(f"{type(exc).__name__} on a batch of {len(chunk_ids)} samples: {exc}") from exc
+            if len(pending) >= self.backend.in_flight:
+                self._respond(*pending.popleft())
+            self._check_stop()
+        while pending:
+            self._respond(*pending.popleft())
+
     def _answer(self, ids: List[int], indices: List[int]) -> None:
         start = time.perf_counter()
         try:
-            # A backend that reads no inputs (the zero-compute one) is spared the gather.
-            inputs = self.bench.collate(self.store.ram, indices) if self.backend.reads_inputs else \
-                (np.empty((len(indices), 0), np.float32),)
-            output = self.backend.predict(inputs)
-            encoded = self.bench.encode(output, indices)
+            submitted = self.backend.submit(self._inputs(indices))
+        except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
+            raise SUTFailure(f"{type(exc).__name__} on a batch of {len(ids)} samples: {exc}") from exc
+        self._respond(ids, indices, submitted, start)
+
+    def _respond(self, ids: List[int], indices: List[int], submitted, start: float) -> None:
+        try:
+            encoded = self.bench.encode(submitted.result(), indices)
         except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
             raise SUTFailure(f"{type(exc).__name__} on a batch of {len(ids)} samples: {exc}") from exc
         if len(encoded.spans) != len(ids) or not encoded.buffer.flags.c_contiguous:

@@ -52,12 +52,22 @@ class Encoded:
         return cls(buffer, spans)
 
 
-def gather(array: np.ndarray, indices: Sequence[int]) -> np.ndarray:
-    """Rows of `array`: a zero-copy view for a single index, one np.take otherwise."""
+def gather(array, indices: Sequence[int]):
+    """Rows of `array`: a zero-copy view for a single index, one np.take otherwise; rows staged as a tensor
+    (on a device, see Backend.stage) are gathered there with one index_select."""
+    if isinstance(array, torch.Tensor):
+        if len(indices) == 1:
+            i = int(indices[0])
+            return array[i:i + 1]
+        return array.index_select(0, torch.as_tensor(np.asarray(indices, dtype=np.int64), device=array.device))
     if len(indices) == 1 and array.flags.writeable:     # torch warns on views of read-only (mmap) arrays
         i = int(indices[0])
         return array[i:i + 1]
     return np.take(array, np.asarray(indices, dtype=np.int64), axis=0)
+
+
+def as_tensor(rows) -> torch.Tensor:
+    return rows if isinstance(rows, torch.Tensor) else torch.from_numpy(rows)
 
 
 class Benchmark(abc.ABC):
@@ -100,7 +110,7 @@ class Benchmark(abc.ABC):
     # ---- one batch -----------------------------------------------------------------------------------------
     def collate(self, rows: Arrays, indices: Sequence[int]) -> Tuple[torch.Tensor, ...]:
         """Model inputs for a batch of sample indices; one gather per input (none for one sample: a view)."""
-        return tuple(torch.from_numpy(gather(rows[name], indices)) for name in self.input_names)
+        return tuple(as_tensor(gather(rows[name], indices)) for name in self.input_names)
 
     def calibration_batches(self, rows: Arrays, batch_size: int, count: int) -> List[Tuple[torch.Tensor, ...]]:
         """A few real input batches of the first `count` (loaded) samples: warm-up and int8 ranges."""

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..accuracy import AccuracyReport
 from ..catalogue import RETINANET
-from .base import Arrays, Benchmark, Encoded, gather
+from .base import Arrays, Benchmark, Encoded, as_tensor, gather
 from .resnet50 import ResNet50Net, build_trunk
 
 IMAGE = 800
@@ -171,9 +171,9 @@ def synthetic_image(seed: int, index: int) -> np.ndarray:
     return image
 
 
-def nchw(images: np.ndarray) -> torch.Tensor:
-    """[B, H, W, C] numpy -> [B, C, H, W] tensor view (channels-last strides, no copy)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2)
+def nchw(images) -> torch.Tensor:
+    """[B, H, W, C] numpy (or tensor) -> [B, C, H, W] tensor view (channels-last strides, no copy)."""
+    return as_tensor(images).permute(0, 3, 1, 2)
 
 
 class RetinaNet(Benchmark):
