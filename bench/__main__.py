@@ -26,7 +26,7 @@ def main() -> None:
         "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 300, repeats=reps),
         "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
                                                server_queries_s=0.5 if q else 2.0, ss_queries=200 if q else 2000),
-        "server_batching": lambda: serving.server_batching(repeats=reps, queries=500 if q else 600),
+        "server_batching": lambda: serving.server_batching(repeats=reps),
         "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
         "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
         "llm_serving": lambda: serving.llm_serving(repeats=reps, queries=480),
