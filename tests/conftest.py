@@ -107,6 +107,24 @@ def detail_records(run_dir: str) -> Dict[str, Any]:
     return records
 
 
+def evaluate_with_shuffled_responses(run_dir: Path, work: Path, seed: int) -> subprocess.CompletedProcess:
+    """Copy an accuracy run, give each sample another sample's response, and score it with the project's
+    evaluator (python -m dummy_harness.evaluate): what a SUT that mixed responses up would have produced."""
+    import random
+    import shutil
+
+    shuffled = work / "shuffled"
+    shutil.copytree(run_dir, shuffled)
+    log = json.loads((shuffled / "mlperf_log_accuracy.json").read_text())
+    data = [e["data"] for e in log]
+    random.Random(seed).shuffle(data)
+    for e, d in zip(log, data):
+        e["data"] = d
+    (shuffled / "mlperf_log_accuracy.json").write_text(json.dumps(log))
+    return subprocess.run([sys.executable, "-m", "dummy_harness.evaluate", str(shuffled)], capture_output=True,
+                          text=True)
+
+
 def only_run_dir(base: Path, scenario: str, mode: str = "performance") -> Path:
     leaf = "performance/run_1" if mode == "performance" else "accuracy"
     found: List[Path] = list(base.glob(f"*/*/{scenario.lower()}/{leaf}"))

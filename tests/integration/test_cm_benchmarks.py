@@ -1,16 +1,12 @@
 """Every model variation of the seed through `cmr`: Offline performance VALID, accuracy PASS at fp32 in the
 official form, the declared response dtype, one latency scenario per benchmark, and llama2's token latencies."""
 import json
-import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import results_of
+from conftest import evaluate_with_shuffled_responses, results_of
 
 pytestmark = pytest.mark.cm
 
@@ -81,15 +77,7 @@ def test_accuracy_passes_at_fp32_and_shuffled_responses_fail(cmr, tmp_path, vari
         assert all(n == e["token_count"] for n, e in zip(lengths, log)) and min(lengths) >= 2
 
     # A SUT that mixed responses up would fail: give each sample another sample's response.
-    shuffled = tmp_path / "shuffled"
-    shutil.copytree(run_dir, shuffled)
-    data = [e["data"] for e in log]
-    random.Random(1).shuffle(data)
-    for e, d in zip(log, data):
-        e["data"] = d
-    (shuffled / "mlperf_log_accuracy.json").write_text(json.dumps(log))
-    check = subprocess.run([sys.executable, "-m", "dummy_harness.evaluate", str(shuffled)], capture_output=True,
-                           text=True)
+    check = evaluate_with_shuffled_responses(run_dir, tmp_path, seed=1)
     assert check.returncode == 1, check.stdout + check.stderr
     assert check.stdout.splitlines()[-1].startswith("FAIL")
 

@@ -1,16 +1,13 @@
 """`cmr "reproduce mlperf inference dummy ..."` end to end, as a user types it: the real CM script automation,
 the real runner chain, real LoadGen and torch."""
 import json
-import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import detail_records, results_of, skip_if_host_stole_cpu, steal_seconds
+from conftest import (detail_records, evaluate_with_shuffled_responses, results_of, skip_if_host_stole_cpu,
+                      steal_seconds)
 
 pytestmark = pytest.mark.cm
 
@@ -89,16 +86,7 @@ def test_accuracy_mode_scores_100_percent_in_the_official_form(cmr, tmp_path):
     assert (good, len(seen)) == (256, 256)
 
     # A harness that mixed responses up would be caught: shuffle which sample each response belongs to.
-    shuffled = tmp_path / "shuffled"
-    shutil.copytree(run_dir, shuffled)
-    log = json.loads((shuffled / "mlperf_log_accuracy.json").read_text())
-    data = [e["data"] for e in log]
-    random.Random(0).shuffle(data)
-    for e, d in zip(log, data):
-        e["data"] = d
-    (shuffled / "mlperf_log_accuracy.json").write_text(json.dumps(log))
-    check = subprocess.run([sys.executable, "-m", "dummy_harness.evaluate", str(shuffled)], capture_output=True,
-                           text=True)
+    check = evaluate_with_shuffled_responses(run_dir, tmp_path, seed=0)
     assert check.returncode == 1, check.stdout + check.stderr
     assert check.stdout.splitlines()[-1].startswith("FAIL")
 

@@ -11,34 +11,16 @@ import numpy as np
 
 from conftest import BIN, only_run_dir, results_of
 
-FAILING = """
-from dummy_harness.backends.pytorch import PyTorchBackend
-
-
-class Backend(PyTorchBackend):
-    name = "fails-on-batch-3"
-    calls = 0
-    loaded = False
-
-    def load(self, *args):
-        super().load(*args)          # its warm-up predicts do not count
-        self.loaded = True
-
-    def predict(self, inputs):
-        self.calls += self.loaded
-        if self.calls == 3:
-            raise RuntimeError("injected failure on batch 3")
-        return super().predict(inputs)
-"""
-
-HANGING = """
+def faulty_backend(name: str, on_batch: int, fault: str) -> str:
+    """Source of a backend plug-in that does `fault` on its `on_batch`-th batch after load (warm-up excluded)."""
+    return f"""
 import time
 
 from dummy_harness.backends.pytorch import PyTorchBackend
 
 
 class Backend(PyTorchBackend):
-    name = "hangs-on-batch-2"
+    name = "{name}"
     calls = 0
     loaded = False
 
@@ -48,10 +30,14 @@ class Backend(PyTorchBackend):
 
     def predict(self, inputs):
         self.calls += self.loaded
-        if self.calls == 2:
-            time.sleep(3600)
+        if self.calls == {on_batch}:
+            {fault}
         return super().predict(inputs)
 """
+
+
+FAILING = faulty_backend("fails-on-batch-3", 3, 'raise RuntimeError("injected failure on batch 3")')
+HANGING = faulty_backend("hangs-on-batch-2", 2, "time.sleep(3600)")
 
 
 def plugin(tmp_path: Path, source: str) -> Path:
