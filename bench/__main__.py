@@ -8,6 +8,7 @@ import argparse
 import datetime
 import json
 import os
+import time
 
 from . import common, efficiency, floor, serving
 from .cm_overhead import cm_overhead
@@ -29,18 +30,24 @@ def main() -> None:
         "server_batching": lambda: serving.server_batching(repeats=reps),
         "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
         "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
-        "llm_serving": lambda: serving.llm_serving(repeats=reps, queries=480),
+        "llm_serving": lambda: serving.llm_serving(repeats=reps, queries=240),
     }
     if q:   # a smoke run skips the slow QPS searches
         figures.pop("server_batching")
         figures.pop("llm_serving")
     results = {}
+    started = time.perf_counter()
+    seconds = {}
     for name, run in figures.items():
         if args.only is not None and name not in args.only:
             continue
+        t = time.perf_counter()
         results[name] = run()
-        print(name, json.dumps(results[name], indent=1), flush=True)
+        seconds[name] = round(time.perf_counter() - t, 1)
+        print(name, f"({seconds[name]} s)", json.dumps(results[name], indent=1), flush=True)
     results["machine"] = common.machine()
+    results["machine"]["suite_seconds"] = round(time.perf_counter() - started, 1)
+    results["machine"]["figure_seconds"] = seconds
     if not q and args.only is None:
         write_results_md(results)
     print(json.dumps(results))
@@ -50,7 +57,9 @@ def write_results_md(results) -> None:
     lines = ["# Benchmark results", "",
              f"Latest full run of `python -m bench`, {datetime.date.today().isoformat()}, on "
              f"{results['machine']['cpu']} ({results['machine']['cores']} cores), Python "
-             f"{results['machine']['python']}, torch {results['machine']['torch']}. Medians of 3 repetitions.", "",
+             f"{results['machine']['python']}, torch {results['machine']['torch']}. Medians of 3 repetitions. "
+             f"The suite took {results['machine']['suite_seconds']:.0f} s "
+             f"({', '.join(f'{k} {v:.0f} s' for k, v in results['machine']['figure_seconds'].items())}).", "",
              "| figure | measurement | values |", "| --- | --- | --- |"]
     for name, rows in results.items():
         if name == "machine":

@@ -36,7 +36,7 @@ def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -
             "host_steal_s": round(c.steal_s() - stolen, 1)}
 
 
-def llm_serving(repeats: int, queries: int = 480, model: str = "llama2-70b-99") -> Dict[str, float]:
+def llm_serving(repeats: int, queries: int = 240, model: str = "llama2-70b-99") -> Dict[str, float]:
     r = c.rig(model, batch=8)
     best: Dict[str, float] = {}
 

@@ -142,6 +142,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     estimate_qps = estimate_latency = None
     if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf or bench.generative):
         estimate_qps, estimate_latency = estimate_capacity(bench, backend, store.ram, cfg.batch_size)
+        estimate_qps *= workers     # measured on one compute thread; Offline runs `workers` of them
         if cfg.scenario == "MultiStream":
             estimate_latency = 8 * 1e3 / estimate_qps
     try:

@@ -290,9 +290,11 @@ def latency_bounded_batch(times_ms: dict, bound_ms: float) -> int:
 
 def estimate_capacity(bench: Benchmark, backend: Backend, rows, max_batch: int,
                       repeats: int = 3) -> Tuple[float, float]:
-    """(samples/s at the max batch size, batch-1 latency in ms), medians of a few timed predicts."""
+    """(samples/s of one compute thread at the max batch size, batch-1 latency in ms), medians of a few timed
+    predicts after an untimed one (the first call of a shape selects kernels)."""
     def median_time(n: int) -> float:
         batch = bench.collate(rows, list(range(n)))
+        backend.predict(batch)
         times = []
         for _ in range(repeats):
             t = time.perf_counter()

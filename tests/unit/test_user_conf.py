@@ -55,6 +55,13 @@ def test_estimates_fill_missing_targets_outside_test_style():
     assert targets.target_qps == 100.0 and targets.estimated
 
 
+def test_offline_estimate_is_raised_so_the_query_outlasts_min_duration():
+    # LoadGen sizes the Offline query from target_qps: an estimate below the sustained rate ends INVALID.
+    cfg = parse_options({"run_style": "valid", "scenario": "Offline"})
+    targets = default_targets(cfg, estimate_qps=800.0, estimate_latency_ms=None)
+    assert targets.target_qps > 800.0 and targets.estimated
+
+
 def test_conf_files_are_checked_before_loadgen(tmp_path):
     good = tmp_path / "good.conf"
     good.write_text("# comment\nresnet50.Offline.target_qps = 10\n*.Server.target_latency = 15 # ms\n\n")
