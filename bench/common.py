@@ -120,10 +120,14 @@ def valid(records: Dict[str, object]) -> bool:
 def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int = 6, attempts: int = 2) -> float:
     """Largest QPS found VALID: double from `start` until a probe fails, then bisect (0 if none passes).
     A QPS counts as VALID if one of `attempts` runs is: on a shared 2-core VM a single run at a latency bound
-    can fail on host jitter alone, and one unlucky run would otherwise end the search early."""
+    can fail on host jitter alone, and one unlucky run would otherwise end the search early. The search never
+    probes below start / 4: a probe is a fixed query count (Server early stopping needs >= 459), so low QPS
+    probes take minutes (seen: 886 s for one figure while the host stole the cores); 0 then means "< start / 4"."""
     good, bad = 0.0, None
     qps = start
     for _ in range(steps):
+        if qps < start / 4:
+            break
         if any(probe(qps) for _ in range(attempts)):
             good = qps
             qps = qps * 2 if bad is None else (qps + bad) / 2

@@ -22,17 +22,15 @@ def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -
 
     def probe_for(max_batch: int):
         def probe(qps: float) -> bool:
-            # about 4 s of queries, at least 256 (early stopping needs them), at most `queries`: a search that
-            # steps down to a low QPS must not spend a minute a probe
             s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=BOUND_NS,
-                               min_query_count=max(256, min(queries, int(qps * 4))))
+                               min_query_count=queries)
             return c.valid(c.loadgen_test(c.batching_sut(r, max_batch, inline=False), r.store, s, r.count))
         return probe
 
     stolen = c.steal_s()
     batched = [c.highest_valid_qps(probe_for(cap), 100, steps=4) for _ in range(repeats)]
     single = [c.highest_valid_qps(probe_for(1), 100, steps=4) for _ in range(repeats)]
-    # (the same search for both; probes of hundreds of queries, so early stopping tolerates a few late ones)
+    # (the same search for both; a probe is 800 queries, so LoadGen's early stopping tolerates a few late ones)
     return {"batched_qps": c.median(batched), "one_at_a_time_qps": c.median(single), "batch_cap": cap,
             "ratio": round(c.median(batched) / max(c.median(single), 1e-9), 3), "target": 1.5,
             "host_steal_s": round(c.steal_s() - stolen, 1)}
