@@ -39,7 +39,8 @@ HELP = {
     "dataset_size": "synthetic samples in the dataset (default: the benchmark's)",
     "dataset_dir": "dataset cache folder (default ~/.cache/mlperf-dummy-harness/datasets)",
     "hw_name": "hardware name used in the SUT name (default: host name)",
-    "threads": "torch threads on the compute thread (default: all cores)",
+    "threads": ("torch threads on the compute thread (default: all cores; Server all but one; Offline one "
+                "worker per core)"),
     "seed": "dataset seed (default 0)",
     "rerun": "run again even if a VALID result of the same configuration is stored",
     "skip_preprocess": "never generate the dataset: fail if it is not cached",

@@ -81,7 +81,7 @@ class RunConfig:
     output_dir: str = ""                      # "" = ./<run_style>_results
     dataset_dir: str = ""                     # "" = the user cache folder
     hw_name: str = ""                         # "" = this host's name
-    threads: Optional[int] = None             # torch threads; None = all cores
+    threads: Optional[int] = None             # torch threads; None = by scenario (run.thread_layout)
     seed: int = 0
     rerun: bool = False
     skip_preprocess: bool = False

@@ -1,7 +1,7 @@
 """resnet50: the ResNet-50 v1.5 topology in plain torch, seeded weights, 224x224x3 NCHW float32 inputs.
 
-Sizes scale the width (and, for `small`, the depth) so that the latency-bound scenarios stay VALID on a
-2-core CPU; `full` is the real ResNet-50 v1.5 (25.6 M parameters).
+Sizes scale the width (and, for `small`, the depth and the stem) so that the latency-bound scenarios stay VALID
+on a 2-core CPU; `full` is the real ResNet-50 v1.5 (25.6 M parameters).
 Response: one float32 per sample, the predicted class index (as the reference implementation writes it).
 """
 from __future__ import annotations
@@ -17,17 +17,20 @@ from ..accuracy import AccuracyReport
 from ..catalogue import RESNET50
 from .base import Arrays, Benchmark
 
-# size -> (stem width, bottleneck blocks per stage); full ResNet-50 is (64, (3, 4, 6, 3)).
-SIZES: Dict[str, Tuple[int, Tuple[int, ...]]] = {
-    "small": (4, (1, 1, 1, 1)),
-    "medium": (8, (3, 4, 6, 3)),
-    "full": (64, (3, 4, 6, 3)),
+# size -> (stem width, bottleneck blocks per stage, patchify stem stride or 0 for the 7x7 conv + max pool);
+# full ResNet-50 is (64, (3, 4, 6, 3), 0). `small` patchifies: at width 4 the 7x7 stem and its max pool were
+# half of a sample's 2.7 ms, and that time is what a Server query waits on behind another.
+SIZES: Dict[str, Tuple[int, Tuple[int, ...], int]] = {
+    "small": (4, (1, 1, 1, 1), 4),
+    "medium": (8, (3, 4, 6, 3), 0),
+    "full": (64, (3, 4, 6, 3), 0),
 }
 NUM_CLASSES = 1000
 IMAGE = 224
 # A sample whose top-2 logits are closer than this (relative to the logit spread) is regenerated: its label
-# would depend on summation order, so batch size or kernel choice could flip it.
-MIN_MARGIN = 1e-3
+# would depend on summation order, so batch size or kernel choice could flip it. 5% also covers half precision's
+# rounding (measured: 1e-3 left fp16/bf16 at 98.4% top-1 against the fp32 labels, 0.05 gives 100%).
+MIN_MARGIN = 0.05
 WEIGHT_SEED = 50
 CALIBRATION_ATTEMPT = 1000   # calibration images use an attempt number the dataset never reaches
 
@@ -165,9 +168,9 @@ class ResNet50(Benchmark):
     input_names = ("inputs",)
 
     def build_model(self) -> nn.Module:
-        width, blocks = SIZES[self.size]
+        width, blocks, patchify = SIZES[self.size]
         calibration = torch.from_numpy(np.stack([synthetic_image(0, i, CALIBRATION_ATTEMPT) for i in range(16)]))
-        return build_trunk(ResNet50Net(width, blocks), calibration, WEIGHT_SEED)
+        return build_trunk(ResNet50Net(width, blocks, patchify=patchify), calibration, WEIGHT_SEED)
 
     def generate(self, model: nn.Module, count: int, seed: int) -> Arrays:
         inputs = np.empty((count, 3, IMAGE, IMAGE), dtype=np.float32)

@@ -43,7 +43,7 @@ def test_a_loadgen_error_record_fails_the_run_even_when_valid(harness, tmp_path)
     # A Server max_query_count makes LoadGen log "Ending early" as an error while the summary says VALID.
     conf = tmp_path / "user.conf"
     conf.write_text("resnet50.Server.min_duration = 0\nresnet50.Server.min_query_count = 500\n"
-                    "resnet50.Server.max_query_count = 500\nresnet50.Server.target_qps = 100\n")
+                    "resnet50.Server.max_query_count = 500\nresnet50.Server.target_qps = 200\n")
     out = tmp_path / "o"
     r = harness("--scenario=Server", f"--user_conf={conf}", f"--output_dir={out}")
     assert r.returncode == 1, r.output[-2000:]

@@ -70,11 +70,11 @@ def test_offline_target_qps_beats_target_qps(cmr, tmp_path):
 
 
 def test_server_target_qps_beats_target_qps(cmr, tmp_path):
-    run_dir = ok(cmr(f"{TAGS} _resnet50,_server", "--quiet", "--target_qps=10", "--server_target_qps=60",
+    run_dir = ok(cmr(f"{TAGS} _resnet50,_server", "--quiet", "--target_qps=10", "--server_target_qps=200",
                      "--count=500", f"--output_dir={tmp_path}"))
     records = detail_records(run_dir)
-    assert records["requested_server_target_qps"] == 60
-    assert records["result_scheduled_samples_per_sec"] == pytest.approx(60, rel=0.15)
+    assert records["requested_server_target_qps"] == 200
+    assert records["result_scheduled_samples_per_sec"] == pytest.approx(200, rel=0.15)
 
 
 def test_latency_targets_and_performance_sample_count(cmr, tmp_path):

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import (detail_records, evaluate_with_shuffled_responses, results_of, skip_if_host_stole_cpu,
-                      steal_seconds)
+from conftest import detail_records, evaluate_with_shuffled_responses, results_of, skip_if_host_stole_cpu
 
 pytestmark = pytest.mark.cm
 
@@ -24,16 +23,16 @@ def run_dir_of(r) -> Path:
 @pytest.mark.parametrize("variation", list(SCENARIOS))
 def test_every_scenario_is_valid_by_default(cmr, tmp_path, variation):
     out = tmp_path / "results"
-    stolen_before = steal_seconds()
     r = cmr(f"{TAGS} _resnet50,_{variation}", "--quiet", f"--output_dir={out}")
     run_dir = run_dir_of(r)
-    if variation == "server" and "Result is : VALID" not in (run_dir / "mlperf_log_summary.txt").read_text():
-        # A 15 ms bound on a 2-core VM: a burst of host jitter can push a few queries over it (measured: 0-8 of
-        # 1000). One more run, kept apart by --rerun; a harness at fault fails both.
-        stolen_before = steal_seconds()
+    for _ in range(2 if variation == "server" else 0):
+        if "Result is : VALID" in (run_dir / "mlperf_log_summary.txt").read_text():
+            break
+        # A 15 ms bound on a shared 2-core VM: a burst of host jitter can push more queries over it than early
+        # stopping allows (9 of 2000). Another run, kept apart by --rerun; a harness at fault fails them all.
         r = cmr(f"{TAGS} _resnet50,_{variation}", "--quiet", "--rerun", f"--output_dir={out}")
         run_dir = run_dir_of(r)
-    skip_if_host_stole_cpu(stolen_before, "Result is : VALID" in (run_dir / "mlperf_log_summary.txt").read_text())
+    skip_if_host_stole_cpu(results_of(run_dir))
     assert run_dir.is_relative_to(out)
     assert run_dir.parts[-4:-2] == ("resnet50", variation)
     for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json"):

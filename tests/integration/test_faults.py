@@ -116,7 +116,7 @@ def test_sigterm_stops_promptly_keeps_logs_and_is_not_mistaken_for_a_result(harn
     assert (run_dir / "mlperf_log_detail.txt").stat().st_size > 0
 
     # The next run in that folder runs (nothing to reuse) and keeps the interrupted one aside.
-    again = harness("--scenario=Server", "--count=500", "--server_target_qps=100", f"--output_dir={out}")
+    again = harness("--scenario=Server", "--count=500", "--server_target_qps=200", f"--output_dir={out}")
     assert again.returncode == 0 and "not repeated" not in again.stdout
     kept = list(out.glob("previous_runs/*/*/resnet50/server/performance/run_1/results.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text())["status"] == "interrupted"

@@ -25,9 +25,9 @@ def test_test_style_offline_is_short_and_bounded():
 def test_test_style_server_has_no_max_query_count_and_a_target():
     cfg = parse_options({"scenario": "Server"})
     conf = lines(render_user_conf(cfg, OFFICIAL, default_targets(cfg, None, None)))
-    assert "resnet50.Server.min_query_count = 1000" in conf
+    assert "resnet50.Server.min_query_count = 2000" in conf
     assert not any("max_query_count" in line for line in conf)
-    assert "resnet50.Server.target_qps = 50" in conf
+    assert "resnet50.Server.target_qps = 100" in conf
 
 
 def test_count_and_targets_from_flags():

@@ -1,0 +1,61 @@
+"""Where the torch work runs, per scenario, and how a run on a noisy VM is reported."""
+import os
+
+import pytest
+
+from dummy_harness import run
+from dummy_harness.config import parse_options
+
+
+@pytest.mark.parametrize("cores,scenario,expected", [
+    (2, "Offline", (2, 1)),        # one worker per core, one torch thread each
+    (2, "Server", (1, 1)),         # a core left to LoadGen's issuing thread
+    (8, "Server", (1, 7)),
+    (1, "Server", (1, 1)),
+    (2, "SingleStream", (1, 2)),   # inline: nothing else runs beside the model
+    (2, "MultiStream", (1, 2)),
+])
+def test_thread_layout(monkeypatch, cores, scenario, expected):
+    monkeypatch.setattr(run.os, "cpu_count", lambda: cores)
+    assert run.thread_layout(parse_options({"scenario": scenario})) == expected
+
+
+def test_threads_flag_overrides_every_scenario(monkeypatch):
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    assert run.thread_layout(parse_options({"scenario": "Server", "threads": "2"})) == (1, 2)
+    assert run.thread_layout(parse_options({"scenario": "Offline", "threads": "2"})) == (1, 2)
+
+
+def test_generative_offline_keeps_one_compute_thread(monkeypatch):
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    assert run.thread_layout(parse_options({"model": "gptj-99", "scenario": "Offline"})) == (1, 2)
+
+
+def results(validity, stolen):
+    return {"benchmark": "resnet50", "scenario": "Server", "mode": "performance", "precision": "float32",
+            "status": "ok", "validity": validity, "valid": validity == "VALID", "error_count": 0,
+            "result": {"value": 100.0, "unit": "samples/s"}, "run_dir": "/tmp/x", "host_cpu_stolen_s": stolen,
+            "timing_s": {"loadgen": 20.0}, "environment": {"cpu_count": 2}}
+
+
+def test_an_invalid_run_names_the_cpu_the_host_took():
+    text = run.summary(results("INVALID", 1.6))
+    assert "the host took 1.6 s of CPU" in text and "(4% of its cores' time)" in text
+
+
+@pytest.mark.parametrize("validity,stolen", [("VALID", 5.0), ("INVALID", 0.1), ("INVALID", None)])
+def test_no_note_when_the_host_is_not_to_blame(validity, stolen):
+    assert "the host took" not in run.summary(results(validity, stolen))
+
+
+def test_stolen_cpu_is_read_from_proc_stat(tmp_path, monkeypatch):
+    if os.path.exists("/proc/stat"):
+        assert run.cpu_stolen_s() >= 0.0
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 0 10 500 0 0 0 250 0 0\ncpu0 5 0 5 250 0 0 0 125 0 0\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(stat if path == "/proc/stat" else path,
+                                                                         *a, **k))
+    assert run.cpu_stolen_s() == pytest.approx(250 / os.sysconf("SC_CLK_TCK"))
+    stat.write_text("cpu  10 0 10\n")        # an old kernel without the steal column
+    assert run.cpu_stolen_s() is None
