@@ -20,10 +20,12 @@ import torch
 
 from dummy_harness import backends, catalogue, models
 from dummy_harness.backends.base import Backend
+from dummy_harness.config import parse_options
 from dummy_harness.dataset import open_dataset
 from dummy_harness.loadgen.generation import GenerationSUT
 from dummy_harness.loadgen.qsl import SampleStore, construct
 from dummy_harness.loadgen.sut import BatchingSUT
+from dummy_harness.run import thread_layout
 
 DATASET_DIR = os.path.join(tempfile.gettempdir(), "dummy-harness-bench-datasets")
 
@@ -36,8 +38,14 @@ class Rig:
     count: int
 
 
-def rig(model: str, backend: str = "pytorch", size: str = "", samples: int = 0, batch: int = 8) -> Rig:
-    torch.set_num_threads(os.cpu_count() or 1)
+def rig(model: str, backend: str = "pytorch", size: str = "", samples: int = 0, batch: int = 8,
+        scenario: str = "") -> Rig:
+    """The model, backend and loaded samples of one benchmark; torch threads as the harness sets them for
+    `scenario` (run.thread_layout: Server leaves a core to LoadGen), else all cores."""
+    threads = os.cpu_count() or 1
+    if scenario:
+        threads = thread_layout(parse_options({"model": model, "scenario": scenario}))[1]
+    torch.set_num_threads(threads)
     spec = catalogue.get(model)
     bench = models.load(spec, size)
     fp32 = bench.build_model()

@@ -38,7 +38,7 @@ class BareSUT:
 
 
 def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: float = 2.0,
-               ss_queries: int = 2000) -> Dict[str, Dict[str, float]]:
+               ss_queries: int = 2000, search_steps: int = 6) -> Dict[str, Dict[str, float]]:
     r = c.rig("resnet50", backend="null", batch=8)
     out: Dict[str, Dict[str, float]] = {}
 
@@ -60,9 +60,9 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
             return c.valid(c.loadgen_test(make(), r.store, s, r.count))
         return probe
 
-    harness_qps = [c.highest_valid_qps(server_probe(lambda: c.batching_sut(r, 64, inline=False)), 2000)
-                   for _ in range(repeats)]
-    bare_qps = [c.highest_valid_qps(server_probe(BareSUT), 10000) for _ in range(repeats)]
+    harness_qps = [c.highest_valid_qps(server_probe(lambda: c.batching_sut(r, 64, inline=False)), 2000,
+                                       steps=search_steps) for _ in range(repeats)]
+    bare_qps = [c.highest_valid_qps(server_probe(BareSUT), 10000, steps=search_steps) for _ in range(repeats)]
     out["server_highest_valid_qps"] = {"harness": c.median(harness_qps), "bare": c.median(bare_qps),
                                        "ratio": round(c.median(harness_qps) / max(c.median(bare_qps), 1), 3),
                                        "target": 0.5}

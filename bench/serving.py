@@ -17,7 +17,7 @@ BOUND_NS = 15_000_000          # resnet50 Server latency bound of the official c
 
 
 def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -> Dict[str, float]:
-    r = c.rig(model, batch=8)
+    r = c.rig(model, batch=8, scenario="Server")
     cap = latency_bounded_batch(batch_times_ms(r.bench, r.backend, r.store.ram, 8), BOUND_NS / 1e6)
 
     def probe_for(max_batch: int):
@@ -37,7 +37,7 @@ def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -
 
 
 def llm_serving(repeats: int, queries: int = 240, model: str = "llama2-70b-99") -> Dict[str, float]:
-    r = c.rig(model, batch=8)
+    r = c.rig(model, batch=8, scenario="Server")
     best: Dict[str, float] = {}
 
     def probe_for(slots: int):

@@ -100,7 +100,7 @@ def detail_records(run_dir: str) -> Dict[str, Any]:
 
 def evaluate_with_shuffled_responses(run_dir: Path, work: Path, seed: int) -> subprocess.CompletedProcess:
     """Copy an accuracy run, give each sample another sample's response, and score it with the project's
-    evaluator (python -m dummy_harness.evaluate): what a SUT that mixed responses up would have produced."""
+    evaluator (dummy_harness.evaluate): what a SUT that mixed responses up would have produced."""
     import random
     import shutil
 
@@ -112,8 +112,17 @@ def evaluate_with_shuffled_responses(run_dir: Path, work: Path, seed: int) -> su
     for e, d in zip(log, data):
         e["data"] = d
     (shuffled / "mlperf_log_accuracy.json").write_text(json.dumps(log))
-    return subprocess.run([sys.executable, "-m", "dummy_harness.evaluate", str(shuffled)], capture_output=True,
-                          text=True)
+    # In process (what `python -m dummy_harness.evaluate DIR` runs): a subprocess would import torch again.
+    import contextlib
+    import io
+
+    from dummy_harness import evaluate
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = evaluate.main([str(shuffled)])
+    return subprocess.CompletedProcess(["python", "-m", "dummy_harness.evaluate", str(shuffled)], code,
+                                       out.getvalue(), err.getvalue())
 
 
 def only_run_dir(base: Path, scenario: str, mode: str = "performance") -> Path:
