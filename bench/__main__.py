@@ -23,15 +23,15 @@ def main() -> None:
     reps = 1 if q else 3
     figures = {
         "harness_efficiency": lambda: efficiency.harness_efficiency(
-            seconds=0.1 if q else 1.0, repeats=reps, batches=(1, 8) if q else (1, 8, 32)),
+            seconds=0.1 if q else 0.6, repeats=reps, batches=(1, 8) if q else (1, 8, 32)),
         "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 300, repeats=reps),
         "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
                                                server_queries_s=0.5 if q else 2.0, ss_queries=200 if q else 2000,
-                                               search_steps=2 if q else 6),
+                                               search_steps=2 if q else 5),
         "server_batching": lambda: serving.server_batching(repeats=reps),
         "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
         "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
-        "llm_serving": lambda: serving.llm_serving(repeats=reps, queries=240),
+        "llm_serving": lambda: serving.llm_serving(repeats=reps),
     }
     if q:   # a smoke run skips the slow QPS searches
         figures.pop("server_batching")
