@@ -25,7 +25,7 @@ from dummy_harness.dataset import open_dataset
 from dummy_harness.loadgen.generation import GenerationSUT
 from dummy_harness.loadgen.qsl import SampleStore, construct
 from dummy_harness.loadgen.sut import BatchingSUT
-from dummy_harness.run import thread_layout
+from dummy_harness.run import cpu_stolen_s, thread_layout
 
 DATASET_DIR = os.path.join(tempfile.gettempdir(), "dummy-harness-bench-datasets")
 
@@ -191,9 +191,6 @@ def machine() -> Dict[str, object]:
 
 
 def steal_s() -> float:
-    """CPU time the hypervisor took from this VM so far: latency figures mean little when it grows."""
-    try:
-        with open("/proc/stat") as f:
-            return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
+    """CPU time the hypervisor took from this VM so far (run.cpu_stolen_s; 0 where the kernel does not say):
+    latency figures mean little when it grows."""
+    return cpu_stolen_s() or 0.0

@@ -29,11 +29,10 @@ def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -
         return probe
 
     stolen = c.steal_s()
-    # From 200 QPS (both arms measured >= 175 here), three probes: a probe is 800 queries and a failing one
-    # runs twice (4 steps made this figure 169 s).
+    # The same search for both arms, from 200 QPS (both measured >= 175 here), three probes: a probe is 800
+    # queries (so early stopping tolerates a late one) and a failing one runs twice (4 steps took 169 s).
     batched = [c.highest_valid_qps(probe_for(cap), 200, steps=3) for _ in range(repeats)]
     single = [c.highest_valid_qps(probe_for(1), 200, steps=3) for _ in range(repeats)]
-    # (the same search for both; a probe is 800 queries, so LoadGen's early stopping tolerates a few late ones)
     return {"batched_qps": c.median(batched), "one_at_a_time_qps": c.median(single), "batch_cap": cap,
             "ratio": round(c.median(batched) / max(c.median(single), 1e-9), 3), "target": 1.5,
             "host_steal_s": round(c.steal_s() - stolen, 1)}
