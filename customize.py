@@ -76,14 +76,15 @@ def preprocess(i):
     # A stored VALID result of the same configuration is returned, not run again (unless --rerun); anything
     # else in the way is kept aside. With --mode=all the harness makes that choice per mode itself.
     runs = cfg.modes()
-    stored = [None if cfg.rerun else rundir.stored_result(run) for run in runs]
+    # A submission decides run by run itself (it reuses stored VALID runs, then writes its tree every time).
+    stored = [None if cfg.rerun or cfg.submission_dir else rundir.stored_result(run) for run in runs]
     if all(stored):
         print(f"A VALID result of this configuration is already in {runs[-1].run_dir}: not repeated "
               "(pass --rerun to run it again; the old logs are kept aside).")
         env['CM_MLPERF_SKIP_RUN'] = 'yes'
         env['CM_MLPERF_RESULT_REUSED'] = 'yes'
     for run, kept in zip(runs, stored):
-        if kept:
+        if kept or cfg.submission_dir:
             continue
         try:
             rundir.check_unlocked(run)
@@ -94,9 +95,11 @@ def preprocess(i):
             print(f"Previous contents of {run.run_dir} kept in {moved}")
 
     run_dir = runs[-1].run_dir if len(runs) == 1 else os.path.dirname(os.path.dirname(runs[-1].run_dir))
-    env['CM_RUN_DIR'] = run_dir
-    env['CM_LOGS_DIR'] = run_dir
-    env['CM_RUN_CMD'] = command
+    # CM's runner chain reads the CM_ names, MLCFlow's (mlperf-automations) the MLC_ names.
+    for prefix in ('CM', 'MLC'):
+        env[f'{prefix}_RUN_DIR'] = run_dir
+        env[f'{prefix}_LOGS_DIR'] = run_dir
+        env[f'{prefix}_RUN_CMD'] = command
     env['CM_MLPERF_RUN_DIR'] = runs[-1].run_dir
     env['CM_MLPERF_SUT_NAME'] = cfg.sut_name
     for run in runs:
@@ -132,6 +135,18 @@ def postprocess(i):
                           .setdefault(run.sut_name, {}).setdefault(run.model, {}).setdefault(run.scenario, {}))
         scenario_state[run.mode] = cm_env.state_value(run, results)
         scenario_state[run.mode + '_valid'] = bool(results.get('valid'))
+        # The same results under MLCFlow's name (mlperf-automations reads mlc-mlperf-inference-results).
+        (state.setdefault('mlc-mlperf-inference-results', {}).setdefault(run.sut_name, {})
+         .setdefault(run.model, {}))[run.scenario] = dict(scenario_state)
         if env.get('CM_MLPERF_RESULT_REUSED') == 'yes':
             print(report.format_table(results))
+    if cfg.submission_dir:
+        from dummy_harness.submission.make import read_summary
+        summary = read_summary(os.path.dirname(cfg.modes()[0].run_dir))
+        if summary is None:
+            return {'return': 1, 'error': f"the harness wrote no submission summary for {cfg.submission_dir} "
+                                          "(see console.out)"}
+        state['cm-mlperf-inference-submission'] = summary
+        env['CM_MLPERF_INFERENCE_SUBMISSION_DIR'] = cfg.submission_dir
+        env['CM_MLPERF_SUBMISSION_CHECKER_SUMMARY'] = summary['checker']['summary'] or summary['checker']['reason']
     return {'return': 0}

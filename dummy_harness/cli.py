@@ -4,7 +4,7 @@
 
 Exit codes: 0 run completed, no LoadGen error (see results.json for VALID/INVALID and PASS/FAIL);
 1 LoadGen logged errors; 2 bad input; 3 this machine cannot run it (device, disk, dataset);
-4 the model failed mid-run; 130 interrupted.
+4 the model failed mid-run; 5 watchdog; 6 the official checker rejected the submission; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -46,6 +46,15 @@ HELP = {
     "skip_preprocess": "never generate the dataset: fail if it is not cached",
     "implementation_repo": "a repository holding dummy_harness_backend.py: its Backend replaces the built-in one",
     "watchdog_s": "end the run when no response comes for this long (default: from the latency settings)",
+    "submission_dir": ("make an MLPerf submission there: accuracy, performance and compliance runs, the "
+                       "open-division tree, the official checker (needs --submitter)"),
+    "submitter": "organisation name of the submission (its folder name)",
+    "submission_round": "MLPerf round: its LoadGen seeds and checker version (default v5.0 with --submission_dir)",
+    "division": "submission division: open (closed is refused: the stand-ins are not the reference models)",
+    "inference_src": ("a checkout of mlcommons/inference: compliance audit.config files, verification scripts "
+                      "and the submission checker"),
+    "system_json": "a JSON file whose fields override the system description read off this machine",
+    "compliance_test": "run one compliance test (TEST01, TEST04, TEST06) with its official audit.config",
 }
 FLAGS = ("rerun", "skip_preprocess")
 
@@ -70,6 +79,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if cfg.submission_dir:
+        from .submission.make import SubmissionError, make
+        try:
+            return make(cfg)
+        except SubmissionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.code
+        except Exception as exc:   # noqa: BLE001 - a bug: one line for the user, the traceback kept for us
+            return internal_error(cfg, exc)
     if cfg.mode == "all":
         return run_each_mode(cfg)
     try:

@@ -45,6 +45,14 @@ ENV_TO_OPTION: Dict[str, str] = {
     "CM_SKIP_PREPROCESS_DATASET": "skip_preprocess",
     # filled by the get,git,repo dep when --results_repo is given
     "CM_MLPERF_INFERENCE_IMPLEMENTATION_REPO": "implementation_repo",
+    # MLPerf submission; CM_MLPERF_INFERENCE_SOURCE is also what the online get,mlcommons,inference,src exports
+    "CM_MLPERF_INFERENCE_SUBMISSION_DIR": "submission_dir",
+    "CM_MLPERF_SUBMITTER": "submitter",
+    "CM_MLPERF_SUBMISSION_DIVISION": "division",
+    "CM_MLPERF_SUBMISSION_ROUND": "submission_round",
+    "CM_MLPERF_INFERENCE_SOURCE": "inference_src",
+    "CM_MLPERF_DUMMY_SYSTEM_JSON": "system_json",
+    "CM_MLPERF_LOADGEN_COMPLIANCE_TEST": "compliance_test",
 }
 
 # Variation groups whose absence (e.g. `_-cpu` removed the default) leaves the run undefined.

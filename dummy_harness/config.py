@@ -9,7 +9,7 @@ import os
 import re
 import socket
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import catalogue
 from . import backends as backend_registry
@@ -20,6 +20,8 @@ DEVICES = ("cpu", "gpu")
 PRECISIONS = ("float32", "float16", "uint8")
 BACKENDS = tuple(backend_registry.REGISTRY)
 RUN_STYLES = ("test", "fast", "valid")
+DIVISIONS = ("open", "closed")
+COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST06")
 
 # Spellings users bring from CM variations and other harnesses.
 _SCENARIO_ALIASES = {s.lower(): s for s in SCENARIOS}
@@ -87,6 +89,14 @@ class RunConfig:
     skip_preprocess: bool = False
     implementation_repo: str = ""             # a checked-out repository that may hold a backend plug-in
     watchdog_s: Optional[float] = None        # None = derived from the scenario's latency settings
+    # MLPerf submission (dummy_harness/submission/): the round fixes LoadGen's seeds and the checker version.
+    submission_round: str = ""                # "" = the seeds embedded in the installed LoadGen
+    compliance_test: str = ""                 # TEST01/TEST04/TEST06: run with that test's audit.config
+    inference_src: str = ""                   # a checkout of mlcommons/inference (audit.config, checker)
+    submission_dir: str = ""                  # "" = no submission; else accuracy+performance+compliance+tree
+    submitter: str = ""
+    division: str = "open"
+    system_json: str = ""                     # a JSON file whose fields override the system description
 
     # ---- derived facts -------------------------------------------------------------------------------------
     @property
@@ -121,8 +131,12 @@ class RunConfig:
 
     @property
     def run_dir(self) -> str:
-        """<output_dir>/<sut>/<model>/<scenario>/performance/run_1 or .../accuracy, as CM's MLPerf scripts."""
-        leaf = ("performance", "run_1") if self.mode == "performance" else ("accuracy",)
+        """<output_dir>/<sut>/<model>/<scenario>/performance/run_1, .../accuracy or .../TEST0x, as CM's MLPerf
+        scripts lay them out."""
+        if self.compliance_test:
+            leaf: Tuple[str, ...] = (self.compliance_test,)
+        else:
+            leaf = ("performance", "run_1") if self.mode == "performance" else ("accuracy",)
         return os.path.join(self.base_dir, self.sut_name, self.model, self.scenario.lower(), *leaf)
 
     def modes(self) -> List["RunConfig"]:
@@ -134,7 +148,8 @@ class RunConfig:
     def fingerprint(self) -> Dict[str, Any]:
         """What makes two runs the same run (for reuse of a stored result)."""
         d = asdict(self)
-        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir", "watchdog_s"):
+        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir", "watchdog_s", "inference_src",
+                  "submission_dir", "submitter", "division", "system_json"):
             d.pop(k)
         d["size"] = self.size
         d["batch_size"] = self.batch_size
@@ -147,7 +162,8 @@ class RunConfig:
         defaults = RunConfig()
         for f in fields(self):
             value = getattr(self, f.name)
-            if value == getattr(defaults, f.name):
+            # The run style's default depends on --submission_dir (valid with it): always say it there.
+            if value == getattr(defaults, f.name) and not (f.name == "run_style" and self.submission_dir):
                 continue
             if isinstance(value, bool):
                 argv.append(f"--{f.name}")
@@ -174,7 +190,8 @@ OPTION_NAMES = (
     "performance_sample_count", "target_qps", "offline_target_qps", "server_target_qps", "target_latency",
     "singlestream_target_latency", "multistream_target_latency", "user_conf", "mlperf_conf", "output_dir",
     "run_style", "model_size", "dataset_size", "dataset_dir", "hw_name", "threads", "seed", "rerun",
-    "skip_preprocess", "implementation_repo", "watchdog_s",
+    "skip_preprocess", "implementation_repo", "watchdog_s", "submission_round", "compliance_test",
+    "inference_src", "submission_dir", "submitter", "division", "system_json",
 )
 
 
@@ -239,6 +256,54 @@ def safe_path(name: str, value: Any, must_exist: bool = False) -> str:
     return path
 
 
+_SUBMITTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _submission_options(opt: Mapping[str, Any], out: Dict[str, Any]) -> None:
+    """The options of an MLPerf submission run (see dummy_harness/submission/)."""
+    from .submission import rounds
+
+    if "division" in opt:
+        out["division"] = _choice("division", opt["division"], DIVISIONS)
+        if out["division"] == "closed":
+            raise ConfigError("--division=closed is refused: the stand-ins are not the reference models, so their "
+                              "results can only be submitted to the open division; use --division=open")
+    if "submission_round" in opt:
+        out["submission_round"] = _choice("submission_round", opt["submission_round"], tuple(rounds.ROUNDS))
+    if "compliance_test" in opt:
+        out["compliance_test"] = _choice("compliance_test", str(opt["compliance_test"]).upper(), COMPLIANCE_TESTS)
+    for name in ("inference_src", "submission_dir", "system_json"):
+        if name in opt:
+            out[name] = safe_path(name, opt[name], must_exist=name == "system_json")
+    if "inference_src" in opt and not os.path.isdir(out["inference_src"]):
+        raise ConfigError(f"--inference_src={opt['inference_src']!r} is not a folder (a checkout of "
+                          "mlcommons/inference)")
+    if "submitter" in opt:
+        submitter = str(opt["submitter"]).strip()
+        if not _SUBMITTER.fullmatch(submitter):
+            raise ConfigError(f"--submitter={submitter!r} is not accepted; use letters, digits and . _ - (it "
+                              "becomes a folder name of the submission)")
+        out["submitter"] = submitter
+    if "submission_dir" in out:
+        if "submitter" not in out:
+            raise ConfigError("--submission_dir needs --submitter=ORG (the organisation the results are "
+                              "submitted by)")
+        if "compliance_test" in out:
+            raise ConfigError("--compliance_test is chosen by the submission itself; drop it or "
+                              "--submission_dir")
+        if "mlperf_conf" in opt:
+            raise ConfigError("--mlperf_conf cannot be used for a submission: the checker requires LoadGen's "
+                              "official conf; drop it")
+        out["mode"] = "all"                               # accuracy and performance, then compliance
+        out.setdefault("submission_round", rounds.DEFAULT_ROUND)
+    if out.get("compliance_test"):
+        if "inference_src" not in out:
+            raise ConfigError(f"--compliance_test={out['compliance_test']} needs --inference_src=PATH (a "
+                              "checkout of mlcommons/inference holding the test's audit.config)")
+        if out.get("mode") != "performance":
+            raise ConfigError("--compliance_test runs in performance mode; drop --mode")
+
+
 def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     """Build a RunConfig from raw option values (strings, or typed values from the Python API)."""
     unknown = sorted(k for k in raw if k not in OPTION_NAMES)
@@ -259,7 +324,9 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     out["device"] = _choice("device", opt.get("device", "cpu"), DEVICES, _DEVICE_ALIASES)
     out["precision"] = _choice("precision", opt.get("precision", "float32"), PRECISIONS, _PRECISION_ALIASES)
     out["backend"] = _choice("backend", opt.get("backend", "pytorch"), BACKENDS)
-    out["run_style"] = _choice("run_style", opt.get("run_style", "test"), RUN_STYLES)
+    # A submission is made of official-length runs unless the user asks for short ones (to check the layout).
+    submission = "submission_dir" in opt
+    out["run_style"] = _choice("run_style", opt.get("run_style", "valid" if submission else "test"), RUN_STYLES)
 
     if "model_size" in opt:
         size = str(opt["model_size"]).strip()
@@ -309,6 +376,8 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     for name in ("rerun", "skip_preprocess"):
         if name in opt:
             out[name] = _flag(name, opt[name])
+
+    _submission_options(opt, out)
 
     if out["device"] == "gpu" and out["precision"] == "uint8":
         raise ConfigError("uint8 runs on the CPU only (torch's int8 kernels are CPU kernels); use _cpu,_uint8, "

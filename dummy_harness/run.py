@@ -22,7 +22,8 @@ from .loadgen import settings as lg_settings
 from .loadgen.generation import GenerationSUT
 from .loadgen.qsl import SampleStore, construct
 from .loadgen.watchdog import Watchdog, stall_limit_s
-from .loadgen.sut import BatchingSUT, SUTFailure, rss_mb, batch_times_ms, estimate_capacity, latency_bounded_batch
+from .loadgen.sut import (BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch, rss_mb,
+                          sustained_throughput)
 from .report import (format_table, invalid_reason, latency_ms, parse_detail_log, performance_result,
                      settings_used, token_latencies_ms, write_results)
 
@@ -30,6 +31,9 @@ from .report import (format_table, invalid_reason, latency_ms, parse_detail_log,
 SWITCH_INTERVAL_S = 0.0002
 EXIT_OK, EXIT_LOADGEN_ERRORS, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_SUT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_WATCHDOG = 5
+# Offline capacity estimate of fast/valid runs: seconds of sustained compute, and samples it draws from.
+ESTIMATE_SECONDS = {"fast": 3.0, "valid": 8.0}
+ESTIMATE_SAMPLES = 1024
 
 
 class RunError(RuntimeError):
@@ -104,12 +108,25 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     if moved:
         log(f"Previous contents of the run folder kept in {moved}")
 
+    # LoadGen reads the audit.config given to StartTest: a compliance test's official one, copied into the run
+    # folder; otherwise a path that cannot exist, so an audit.config in the working directory changes nothing.
+    audit = os.path.join(cfg.run_dir, "no-audit.config")
+    if cfg.compliance_test:
+        from .submission import compliance
+        try:
+            audit = compliance.stage_audit_config(cfg.inference_src, cfg.compliance_test, cfg.spec.loadgen_key,
+                                                  cfg.run_dir)
+        except (compliance.ComplianceError, OSError) as exc:
+            raise RunError(str(exc), EXIT_BAD_INPUT) from None
+
     results: Dict[str, Any] = {
         "benchmark": cfg.model, "loadgen_key": cfg.spec.loadgen_key, "scenario": cfg.scenario, "mode": cfg.mode,
         "run_style": cfg.run_style, "device": cfg.device, "precision": cfg.precision, "model_size": cfg.size,
         "batch_size": cfg.batch_size, "sut_name": cfg.sut_name, "run_dir": cfg.run_dir, "status": "running",
         "valid": False, "fingerprint": cfg.fingerprint(), "command": ["dummy-harness"] + cfg.to_argv(),
     }
+    if cfg.compliance_test:
+        results["compliance_test"] = {"test": cfg.compliance_test, "audit_config": audit}
     write_results(cfg.run_dir, results)   # a crash leaves "running": never mistaken for a result
 
     import torch
@@ -157,10 +174,19 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
 
     estimate_qps = estimate_latency = None
     if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf or bench.generative):
-        estimate_qps, estimate_latency = estimate_capacity(bench, backend, store.ram, cfg.batch_size)
-        estimate_qps *= workers     # measured on one compute thread; Offline runs `workers` of them
-        if cfg.scenario == "MultiStream":
-            estimate_latency = 8 * 1e3 / estimate_qps
+        if cfg.scenario == "Offline":
+            # LoadGen sizes the Offline query from this rate: measure it as the run will sustain it, with every
+            # compute thread busy over as many loaded samples as LoadGen keeps (up to resnet50's official 1024).
+            loaded = min(dataset.count, ESTIMATE_SAMPLES)
+            store.load(range(loaded))
+            estimate_qps = sustained_throughput(bench, backend, store.ram, loaded, cfg.batch_size, workers,
+                                                ESTIMATE_SECONDS[cfg.run_style])
+            results["capacity_estimate"] = {"samples_per_second": round(estimate_qps, 2), "workers": workers,
+                                            "seconds": ESTIMATE_SECONDS[cfg.run_style], "samples": loaded}
+        else:
+            estimate_qps, estimate_latency = estimate_capacity(bench, backend, store.ram, cfg.batch_size)
+            if cfg.scenario == "MultiStream":
+                estimate_latency = 8 * 1e3 / estimate_qps
     try:
         settings, facts = lg_settings.build(cfg, cfg.run_dir, estimate_qps, estimate_latency)
     except lg_settings.SettingsError as exc:
@@ -173,7 +199,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         times = batch_times_ms(bench, backend, store.ram, cfg.batch_size)
         max_batch = latency_bounded_batch(times, bound_ms)
         results["server_batching"] = {"latency_bound_ms": bound_ms, "batch_times_ms": times, "max_batch": max_batch}
-    code = _run_loadgen(cfg, bench, backend, store, settings, max_batch, results, log)
+    code = _run_loadgen(cfg, bench, backend, store, settings, max_batch, results, log, audit)
     results["timing_s"] = {"total": round(time.perf_counter() - t_start, 3), **results.get("timing_s", {})}
     backend.close()
     _collect(cfg, bench, dataset, results)
@@ -184,7 +210,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
 
 
 def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, max_batch: int,
-                 results: Dict[str, Any], log: Callable[[str], None]) -> int:
+                 results: Dict[str, Any], log: Callable[[str], None], audit: str) -> int:
     import mlperf_loadgen as lg
 
     total = lg_settings.qsl_total(cfg)
@@ -203,8 +229,6 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
     log_settings.log_output.outdir = cfg.run_dir
     log_settings.log_output.copy_summary_to_stdout = True
     log_settings.enable_trace = False
-    # An audit.config in the working directory would silently change the test: point at one that cannot exist.
-    audit = os.path.join(cfg.run_dir, "no-audit.config")
 
     lg_sut = lg.ConstructFastSUT(sut.issue, sut.flush)
     lg_qsl = construct(store, total, perf_count)

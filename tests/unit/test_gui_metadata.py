@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from dummy_harness import catalogue, config
+from dummy_harness.submission import rounds
 from dummy_harness.cm_env import ENV_TO_OPTION
 from dummy_harness.config import ConfigError, parse_options
 
@@ -53,6 +54,9 @@ def accepted_choices():
         "mode": modes,
         "run_style": list(config.RUN_STYLES),
         "model_size": _ordered_union(spec.sizes for spec in catalogue.CATALOGUE.values()),
+        "division": ["open"],            # closed is refused with its reason, so the GUI does not offer it
+        "submission_round": list(rounds.ROUNDS),
+        "compliance_test": list(config.COMPLIANCE_TESTS),
     }
 
 
@@ -67,8 +71,10 @@ def harness_accepts(flag, value):
         return True
     if flag == "mode" and value == "all":      # the lead's --mode=all; accepted whether or not it has landed yet
         return True
+    # Flags that are only meaningful with another one (the page's help says which) are tried with it.
+    companion = {"compliance_test": {"inference_src": str(ROOT)}}.get(flag, {})
     try:
-        parse_options({option: value})
+        parse_options({option: value, **companion})
     except ConfigError:
         return False
     return True

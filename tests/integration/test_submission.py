@@ -1,0 +1,222 @@
+"""An MLPerf submission from the harness's runs, checked by MLPerf's own submission checker and compliance
+scripts (mlcommons/inference v5.0.1: ../shared/third_party/mlperf-inference, or $MLPERF_INFERENCE_SRC).
+
+Short (test-style) runs cannot pass the checker: the test proves that the only errors it reports are the ones a
+short run must produce, so every layout, system, measurement, seed, accuracy and hash rule is met for real.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, ROOT
+
+INFERENCE = Path(os.environ.get("MLPERF_INFERENCE_SRC") or ROOT.parent / "shared" / "third_party" / "mlperf-inference")
+CHECKER = INFERENCE / "tools" / "submission" / "submission_checker.py"
+needs_inference = pytest.mark.skipif(
+    not CHECKER.is_file(), reason=f"MLPerf's submission checker is not at {CHECKER} (set MLPERF_INFERENCE_SRC to a "
+                                  "checkout of mlcommons/inference v5.0.1)")
+
+# What a run shorter than the official profile must make the checker say, written from the checker's messages
+# (independently of the harness's own list): duration, sample count, samples per query, and their consequences.
+SHORT_RUN_ERRORS = [
+    r"performance_sample_count, found \d+, needs to be >= \d+$",
+    r"Required minimum samples per query not met by user config, Expected=\d+, Found=\d+$",
+    r"Test duration less than 600s in user config\. expected=600000, found=\d+$",
+    r"/performance/run_1 has issues$",
+    r"^NoResults ",
+]
+LOG_LINE = re.compile(r"^\[\S+ \S+ \S+ (ERROR|INFO|WARNING)\] (.*)$")
+
+
+def checker_errors(log_text):
+    return [m.group(2) for m in map(LOG_LINE.match, log_text.splitlines())
+            if m and m.group(1) == "ERROR" and not m.group(2).startswith("SUMMARY:")]
+
+
+def not_explained_by_run_length(errors):
+    return [e for e in errors if not any(re.search(p, e) for p in SHORT_RUN_ERRORS)]
+
+
+def dummy_harness(*args, cwd, timeout=600):
+    return subprocess.run([str(BIN / "dummy-harness"), *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def resnet50(tmp_path_factory, dataset_dir):
+    """dummy-harness --submission_dir=S --submitter=ORG, short runs, resnet50 Offline."""
+    work = tmp_path_factory.mktemp("submission")
+    args = ["--submission_dir=" + str(work / "S"), "--submitter=DummyOrg", "--run_style=test", "--hw_name=box",
+            f"--output_dir={work / 'out'}", f"--dataset_dir={dataset_dir}", f"--inference_src={INFERENCE}"]
+    p = dummy_harness(*args, cwd=work)
+    scenario = work / "out" / "box-dummy_harness-cpu-pytorch-float32" / "resnet50" / "offline"
+    return {"proc": p, "work": work, "args": args, "root": work / "S" / "open" / "DummyOrg", "scenario": scenario}
+
+
+@needs_inference
+def test_the_official_checker_reports_only_what_short_runs_must(resnet50):
+    p = resnet50["proc"]
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    log = (resnet50["scenario"] / "submission_checker.log").read_text()
+    errors = checker_errors(log)
+    assert any("Test duration less than 600s" in e for e in errors), "the checker did not read the performance run"
+    assert not_explained_by_run_length(errors) == [], log
+    assert "SUMMARY: submission has errors" in log
+    assert "of them are what a test-style run must produce" in p.stdout
+    summary = json.loads((resnet50["scenario"] / "submission.json").read_text())
+    assert summary["checker"]["ran"] and summary["unexpected_checker_errors"] == []
+    assert summary["round"] == "v5.0" and summary["performance_valid"] and summary["accuracy_passed"]
+
+
+@needs_inference
+def test_the_tree_has_exactly_the_files_the_checker_lists(resnet50):
+    root = resnet50["root"]
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    sut, bench = "box-dummy_harness-cpu-pytorch-float32", "resnet50/Offline"
+    assert files == sorted([
+        f"systems/{sut}.json",
+        "code/resnet50/dummy_harness/README.md",
+        f"measurements/{sut}/{bench}/README.md",
+        f"measurements/{sut}/{bench}/user.conf",
+        f"measurements/{sut}/{bench}/{sut}_dummy_harness_Offline.json",
+        f"results/{sut}/{bench}/performance/run_1/mlperf_log_summary.txt",
+        f"results/{sut}/{bench}/performance/run_1/mlperf_log_detail.txt",
+        f"results/{sut}/{bench}/accuracy/mlperf_log_summary.txt",
+        f"results/{sut}/{bench}/accuracy/mlperf_log_detail.txt",
+        f"results/{sut}/{bench}/accuracy/mlperf_log_accuracy.json",
+        f"results/{sut}/{bench}/accuracy/accuracy.txt",
+        f"compliance/{sut}/{bench}/TEST01/verify_accuracy.txt",
+        f"compliance/{sut}/{bench}/TEST01/verify_performance.txt",
+        f"compliance/{sut}/{bench}/TEST01/accuracy/mlperf_log_accuracy.json",
+        f"compliance/{sut}/{bench}/TEST01/accuracy/accuracy.txt",
+        f"compliance/{sut}/{bench}/TEST01/performance/run_1/mlperf_log_summary.txt",
+        f"compliance/{sut}/{bench}/TEST01/performance/run_1/mlperf_log_detail.txt",
+        f"compliance/{sut}/{bench}/TEST04/verify_performance.txt",
+        f"compliance/{sut}/{bench}/TEST04/performance/run_1/mlperf_log_summary.txt",
+        f"compliance/{sut}/{bench}/TEST04/performance/run_1/mlperf_log_detail.txt",
+    ])
+    system = json.loads((root / "systems" / f"{sut}.json").read_text())
+    assert system["division"] == "open" and system["submitter"] == "DummyOrg"
+
+
+@needs_inference
+def test_the_accuracy_log_is_truncated_and_hashed_from_the_full_log(resnet50):
+    full = resnet50["scenario"] / "accuracy" / "mlperf_log_accuracy.json"
+    kept = resnet50["root"].glob("results/*/resnet50/Offline/accuracy")
+    acc = next(kept)
+    digest = hashlib.sha256(full.read_bytes()).hexdigest()
+    assert f"hash={digest}" in (acc / "accuracy.txt").read_text().splitlines()
+    assert (acc / "mlperf_log_accuracy.json").stat().st_size <= 10 * 1024 < full.stat().st_size
+    assert (acc / "accuracy.txt").read_text().startswith("accuracy=100.000%, good=256, total=256")
+
+
+@needs_inference
+def test_every_loadgen_run_used_the_rounds_seeds(resnet50):
+    runs = json.loads((resnet50["scenario"] / "submission.json").read_text())["runs"]
+    assert set(runs) == {"accuracy", "performance", "TEST01", "TEST04"}
+    for run_dir in runs.values():
+        detail = Path(run_dir, "mlperf_log_detail.txt").read_text()
+        assert '"key": "effective_qsl_rng_seed", "value": 6023615788873153749' in detail, run_dir
+        assert json.loads(Path(run_dir, "results.json").read_text())["loadgen_settings"]["seeds"]["round"] == "v5.0"
+
+
+@needs_inference
+def test_compliance_tests_ran_with_the_official_audit_config_and_passed_verification(resnet50):
+    summary = json.loads((resnet50["scenario"] / "submission.json").read_text())
+    # TEST01's accuracy check (the responses logged in a performance run are the accuracy run's) is a property of
+    # the harness and must pass. The performance checks (within 10% of the reference run) compare two runs of
+    # about a second here, which host noise alone can move by more: they must run and give a verdict; at the
+    # official length they are measured in README's submission section.
+    assert summary["compliance"]["TEST01"]["checks"]["Accuracy"] is True
+    assert set(summary["compliance"]["TEST01"]["checks"]) == {"Accuracy", "Performance"}
+    assert set(summary["compliance"]["TEST04"]["checks"]) == {"Performance"}
+    for test in ("TEST01", "TEST04"):
+        verdict = next(resnet50["root"].glob(f"compliance/*/resnet50/Offline/{test}/verify_performance.txt"))
+        assert re.search(r"reference score = [\d.]+\ntest score = [\d.]+\nTEST (PASS|FAIL)", verdict.read_text())
+    audit = resnet50["scenario"] / "TEST01" / "audit.config"
+    assert audit.read_text() == (INFERENCE / "compliance/nvidia/TEST01/resnet50/audit.config").read_text()
+    detail = (resnet50["scenario"] / "TEST01" / "mlperf_log_detail.txt").read_text()
+    assert '"key": "effective_accuracy_log_sampling_target", "value": 4096' in detail
+
+
+@needs_inference
+def test_a_broken_tree_fails_the_check(resnet50, tmp_path):
+    """The negative control: a tree without the accuracy hash and with another round's seeds shows errors that
+    no run length explains, so the assertion above would catch them."""
+    broken = tmp_path / "S"
+    shutil.copytree(resnet50["work"] / "S", broken)
+    acc = next(broken.glob("open/DummyOrg/results/*/resnet50/Offline/accuracy"))
+    text = (acc / "accuracy.txt").read_text()
+    (acc / "accuracy.txt").write_text("\n".join(l for l in text.splitlines() if not l.startswith("hash=")))
+    detail = next(broken.glob("open/DummyOrg/results/*/resnet50/Offline/performance/run_1/mlperf_log_detail.txt"))
+    detail.write_text(detail.read_text().replace("6023615788873153749", "2085463073848966840"))
+    p = subprocess.run([sys.executable, str(CHECKER), "--input", str(broken), "--version", "v5.0", "--submitter",
+                        "DummyOrg", "--csv", str(tmp_path / "summary.csv")], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)
+    left = not_explained_by_run_length(checker_errors(p.stdout + p.stderr))
+    assert any("not hash value" in e for e in left) and any("qsl_rng_seed is wrong" in e for e in left), left
+
+
+@needs_inference
+def test_a_second_call_reuses_the_runs_and_keeps_the_old_tree(resnet50):
+    p = dummy_harness(*resnet50["args"], cwd=resnet50["work"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.count("not repeated") == 4          # accuracy, performance, TEST01, TEST04
+    kept = list((resnet50["work"] / "out" / "previous_runs").glob("*/submission/open/DummyOrg/results/*"))
+    assert kept, "the previous submission files were not kept aside"
+
+
+def test_without_an_inference_source_the_tree_is_written_and_the_checks_are_skipped(resnet50, tmp_path,
+                                                                                    dataset_dir):
+    # The resnet50 runs are reused (same output folder): only the tree is new.
+    p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--run_style=test",
+                      f"--output_dir={resnet50['work'] / 'out'}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
+                      cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Checker: not run: no --inference_src" in p.stdout
+    assert (tmp_path / "S/open/Org/results/box-dummy_harness-cpu-pytorch-float32/resnet50/Offline/accuracy/"
+            "accuracy.txt").read_text().count("hash=") == 1
+    assert not list(tmp_path.glob("S/open/Org/compliance/*"))
+
+
+@needs_inference
+def test_llama2_submission_runs_test06_and_passes_it(tmp_path, dataset_dir):
+    p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--run_style=test",
+                      f"--output_dir={tmp_path / 'out'}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
+                      "--model=llama2-70b-99", "--count=64", f"--inference_src={INFERENCE}", cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    scenario = tmp_path / "out/box-dummy_harness-cpu-pytorch-float32/llama2-70b-99/offline"
+    summary = json.loads((scenario / "submission.json").read_text())
+    assert summary["compliance"] == {"TEST06": {"passed": True, "checks": {"EOS": True, "Sample length": True}}}
+    assert not_explained_by_run_length(checker_errors((scenario / "submission_checker.log").read_text())) == []
+
+
+def test_the_closed_division_is_refused_with_the_reason(tmp_path):
+    p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--division=closed", cwd=tmp_path)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "error: --division=closed is refused: the stand-ins are not the reference models, so their results can only "
+        "be submitted to the open division; use --division=open"]
+    assert not (tmp_path / "S").exists()
+
+
+@needs_inference
+@pytest.mark.cm
+def test_cmr_makes_the_submission_and_puts_the_verdict_in_the_state(cmr, resnet50):
+    r = cmr("reproduce mlperf inference dummy _resnet50", "--quiet", *[a for a in resnet50["args"]
+                                                                       if not a.startswith("--dataset_dir")])
+    assert r.returncode == 0, r.output[-3000:]
+    state = r.json["new_state"]
+    submission = state["cm-mlperf-inference-submission"]
+    assert submission["checker"]["summary"] == "SUMMARY: submission has errors"
+    assert submission["unexpected_checker_errors"] == []
+    assert state["cm-mlperf-inference-results"]["box-dummy_harness-cpu-pytorch-float32"]["resnet50"]["Offline"][
+        "performance_valid"] is True
+    assert r.json["new_env"]["CM_MLPERF_SUBMISSION_CHECKER_SUMMARY"] == "SUMMARY: submission has errors"
