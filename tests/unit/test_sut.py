@@ -123,3 +123,26 @@ def test_continuous_batching_gives_the_reference_continuations(dataset_dir):
         assert tokens.tolist() == outputs[i, :lengths[i]].tolist()
         assert n_tokens == len(tokens) >= 2
         assert np.frombuffer(first_tokens.answers[i][0], np.int32)[0] == tokens[0]
+
+
+class SleepingBackend(PyTorchBackend):
+    """Takes a fixed time per sample and releases the GIL while it waits, like a device or a torch kernel."""
+    per_sample_s = 0.002
+
+    def predict(self, inputs):
+        import time
+        time.sleep(self.per_sample_s * len(inputs[0]))
+        return torch.zeros(len(inputs[0]), dtype=torch.float32)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_offline_estimate_is_the_rate_all_workers_sustain_together(workers):
+    # A valid Offline run lasts LoadGen's sample count over this estimate, so it must count what the worker
+    # threads deliver together, not one batch on one thread multiplied by the workers.
+    from dummy_harness.loadgen.sut import sustained_throughput
+
+    bench = ResNet50("small")
+    rows = {name: np.zeros((16, 3, 224, 224), np.float32) for name in bench.input_names}
+    rate = sustained_throughput(bench, SleepingBackend(), rows, 16, 8, workers, seconds=0.5)
+    expected = workers / SleepingBackend.per_sample_s
+    assert 0.6 * expected < rate < 1.05 * expected, (rate, expected)
