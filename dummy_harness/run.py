@@ -19,7 +19,7 @@ from .config import RunConfig
 from .dataset import Dataset, DatasetError, open_dataset
 from .evaluate import evaluate_run
 from .loadgen import settings as lg_settings
-from .loadgen.generation import GenerationSUT
+from .loadgen.generation import GenerationSUT, sustained_generation_rate
 from .loadgen.qsl import SampleStore, construct
 from .loadgen.watchdog import Watchdog, stall_limit_s
 from .loadgen.sut import (BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch, rss_mb,
@@ -34,6 +34,7 @@ EXIT_WATCHDOG = 5
 # Offline capacity estimate of fast/valid runs: seconds of sustained compute, and samples it draws from.
 ESTIMATE_SECONDS = {"fast": 3.0, "valid": 8.0}
 ESTIMATE_SAMPLES = 1024
+ESTIMATE_GENERATED = {"fast": 64, "valid": 256}      # prompts the LLM Offline estimate generates
 
 
 class RunError(RuntimeError):
@@ -173,7 +174,14 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     results["backend"] = backend.describe()
 
     estimate_qps = estimate_latency = None
-    if cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf or bench.generative):
+    if cfg.run_style != "test" and cfg.scenario == "Offline" and bench.generative and not (
+            cfg.target_qps or cfg.user_conf):
+        # A short Offline run of the LLM engine itself: too few samples would end a valid run early (INVALID).
+        loaded = min(dataset.count, ESTIMATE_GENERATED[cfg.run_style])
+        store.load(range(loaded))
+        estimate_qps = sustained_generation_rate(bench, backend, store, cfg.batch_size, loaded)
+        results["capacity_estimate"] = {"samples_per_second": round(estimate_qps, 2), "samples": loaded}
+    elif cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf or bench.generative):
         if cfg.scenario == "Offline":
             # LoadGen sizes the Offline query from this rate: measure it as the run will sustain it, with every
             # compute thread busy over as many loaded samples as LoadGen keeps (up to resnet50's official 1024).

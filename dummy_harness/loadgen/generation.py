@@ -164,3 +164,15 @@ class GenerationSUT(SUTBase):
         del encoded
         self.tokens += sum(len(s.tokens) for s in seqs)
         self._completed(len(seqs))
+
+
+def sustained_generation_rate(bench, backend: Backend, store: SampleStore, slots: int, samples: int) -> float:
+    """Samples/s the continuous-batching engine sustains on `samples` loaded prompts, answered without LoadGen
+    (the Offline estimate of fast/valid runs: LoadGen sizes the query from it)."""
+    sut = GenerationSUT(bench, backend, store, slots, stream_first_token=False, report_tokens=False, inline=True)
+    sut.complete = lambda responses: None
+    warm = min(samples, slots)
+    sut.issue(list(range(warm)), list(range(warm)))                 # untimed: kernels, caches
+    start = time.perf_counter()
+    sut.issue(list(range(samples)), list(range(samples)))
+    return samples / (time.perf_counter() - start)

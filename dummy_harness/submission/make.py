@@ -47,6 +47,9 @@ def official_sizes(cfg: RunConfig) -> RunConfig:
     settings = lg.TestSettings()
     settings.FromConfig("", cfg.spec.loadgen_key, cfg.scenario, 0)    # this process runs no LoadGen test
     needed = int(settings.performance_sample_count_override)
+    if cfg.count:
+        raise SubmissionError(f"--count shortens {cfg.run_style}-style runs below the official query counts; drop it "
+                              "(or use --run_style=test to check the layout only)", 2)
     if cfg.dataset_size is None and cfg.samples < needed:
         return replace(cfg, dataset_size=needed)
     if cfg.samples < needed:
@@ -109,10 +112,15 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
     moved = tree.keep_aside(layout, cfg.base_dir)
     for path in moved:
         log(f"Previous submission files kept in {path}")
-    overrides = system.load_overrides(cfg.system_json) if cfg.system_json else None
-    description = system.describe(cfg.division, cfg.submitter, cfg.sut_name, cfg.device, cfg.base_dir,
-                                  overrides)
-    tree.write_system(layout, description)
+    # The system file is shared by every benchmark of the SUT: kept as it is (the user may have edited it)
+    # unless --system_json brings new fields.
+    if cfg.system_json or not os.path.isfile(layout.system_file):
+        overrides = system.load_overrides(cfg.system_json) if cfg.system_json else None
+        description = system.describe(cfg.division, cfg.submitter, cfg.sut_name, cfg.device, cfg.base_dir,
+                                      overrides)
+        kept = tree.write_system(layout, description, cfg.base_dir)
+        if kept:
+            log(f"Previous system description kept in {kept}")
     tree.write_code_readme(layout)
     hashed = tree.write_results(layout, performance.run_dir, accuracy.run_dir)
     precision_ran = (perf_results.get("backend") or {}).get("precision_ran", cfg.precision)

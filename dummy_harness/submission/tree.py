@@ -133,11 +133,23 @@ def write_results(layout: Layout, performance_dir: str, accuracy_dir: str) -> Di
     return hash_and_truncate(accuracy)
 
 
-def write_system(layout: Layout, description: Mapping[str, Any]) -> None:
+def write_system(layout: Layout, description: Mapping[str, Any], base_dir: str) -> Optional[str]:
+    """Write systems/<sut>.json; a different one already there goes to previous_runs (returned)."""
+    text = json.dumps(description, indent=2) + "\n"
+    kept = None
+    if os.path.isfile(layout.system_file):
+        with open(layout.system_file) as f:
+            if f.read() == text:
+                return None
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        kept = os.path.join(base_dir, "previous_runs", stamp, "submission",
+                            os.path.relpath(layout.system_file, layout.cfg.submission_dir))
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        shutil.move(layout.system_file, kept)
     os.makedirs(os.path.dirname(layout.system_file), exist_ok=True)
     with open(layout.system_file, "w") as f:
-        json.dump(description, f, indent=2)
-        f.write("\n")
+        f.write(text)
+    return kept
 
 
 def measurements_json(cfg: RunConfig, precision_ran: str) -> Dict[str, str]:

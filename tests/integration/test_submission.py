@@ -220,3 +220,16 @@ def test_cmr_makes_the_submission_and_puts_the_verdict_in_the_state(cmr, resnet5
     assert state["cm-mlperf-inference-results"]["box-dummy_harness-cpu-pytorch-float32"]["resnet50"]["Offline"][
         "performance_valid"] is True
     assert r.json["new_env"]["CM_MLPERF_SUBMISSION_CHECKER_SUMMARY"] == "SUMMARY: submission has errors"
+
+
+@needs_inference
+def test_a_system_file_overrides_fields_and_the_edited_file_is_kept_later(resnet50, tmp_path):
+    own = tmp_path / "system.json"
+    own.write_text(json.dumps({"cooling": "liquid", "status": "available"}))
+    p = dummy_harness(*resnet50["args"], f"--system_json={own}", cwd=resnet50["work"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    system_file = next(resnet50["root"].glob("systems/*.json"))
+    assert json.loads(system_file.read_text())["cooling"] == "liquid"
+    # Without --system_json a later call keeps the file as it is (with the user's fields).
+    assert dummy_harness(*resnet50["args"], cwd=resnet50["work"]).returncode == 0
+    assert json.loads(system_file.read_text())["status"] == "available"
