@@ -35,8 +35,9 @@ class Official:
     server_target_latency_ms: float
 
 
-# LoadGen already issues 1.1 x target_qps x min_duration samples, so with a sustained-rate estimate a margin of
-# 1.05 still lasts the minimum duration if the run goes 15% faster than measured, and about 690 s if not.
+# The Offline estimate is the peak rate all compute threads sustained (sut.sustained_throughput). LoadGen issues
+# 1.1 x target_qps x min_duration samples: with 1.05 on top a run lasts about 690 s at that peak, and still its
+# minimum if it goes 15% faster.
 OFFLINE_ESTIMATE_MARGIN = 1.05
 
 
