@@ -20,6 +20,7 @@ import sys
 from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional
 
+from .. import rundir
 from ..config import RunConfig
 from ..report import read_results
 from . import checker, compliance, rounds, system, tree
@@ -67,6 +68,11 @@ def _run(sub: RunConfig, log: Callable[[str], None]) -> Dict[str, Any]:
     """One LoadGen test in its own process (the CLI), then its results.json."""
     what = sub.compliance_test or sub.mode
     log(f"--- {sub.model} {sub.scenario} {what}: {sub.run_dir}")
+    stored = None if sub.rerun else rundir.stored_result(sub)
+    if stored:      # decided here, as the run itself would, without starting a process that imports torch
+        log(f"A VALID result of this configuration is already in {sub.run_dir}: not repeated (pass --rerun to run "
+            "it again; the old logs are kept aside).")
+        return stored
     code = subprocess.call([sys.executable, "-m", "dummy_harness"] + sub.to_argv())
     results = read_results(sub.run_dir)
     if code != 0 or results is None or results.get("status") != "ok":
