@@ -31,6 +31,8 @@ class Watchdog:
     def __init__(self, limit_s: float, on_stall: Callable[[str], None]):
         self.limit_s = limit_s
         self.on_stall = on_stall
+        # issued() runs on LoadGen's thread, completed() on the compute threads: one lock for the counter.
+        self._lock = threading.Lock()
         self.outstanding = 0
         self.last_progress = time.monotonic()
         self._stop = threading.Event()
@@ -43,13 +45,15 @@ class Watchdog:
         self._stop.set()
 
     def issued(self, count: int) -> None:
-        if self.outstanding == 0:
-            self.last_progress = time.monotonic()
-        self.outstanding += count
+        with self._lock:
+            if self.outstanding == 0:
+                self.last_progress = time.monotonic()
+            self.outstanding += count
 
     def completed(self, count: int) -> None:
-        self.outstanding -= count
-        self.last_progress = time.monotonic()
+        with self._lock:
+            self.outstanding -= count
+            self.last_progress = time.monotonic()
 
     def _watch(self) -> None:
         while not self._stop.wait(min(1.0, self.limit_s / 4)):

@@ -48,7 +48,7 @@ def _ordered_union(lists):
 
 def accepted_choices():
     """The value set of each flag that has a closed set, from the harness itself."""
-    modes = list(config.MODES) + [m for m in ("all",) if m not in config.MODES]
+    modes = list(config.MODES)
     return {
         "scenario": list(config.SCENARIOS),
         "mode": modes,
@@ -69,8 +69,7 @@ def harness_accepts(flag, value):
     option = option_of(flag)
     if option is None:
         return True
-    if flag == "mode" and value == "all":      # the lead's --mode=all; accepted whether or not it has landed yet
-        return True
+    modes = list(config.MODES)
     # Flags that are only meaningful with another one (the page's help says which) are tried with it.
     companion = {"compliance_test": {"inference_src": str(ROOT)}}.get(flag, {})
     try:
