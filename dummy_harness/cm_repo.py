@@ -1,33 +1,58 @@
-"""Register this repository with CM: a wrapper CM repo outside the tree whose script/<alias> points at the
-repository root (the root IS the CM script). Registering the root itself does not work (cm-facts.md).
+"""Register this repository with CM and MLCFlow: a wrapper repo outside the tree whose script/<alias> points at
+the repository root (the root IS the script). Registering the root itself does not work (cm-facts.md).
 
-    python -m dummy_harness.cm_repo [--wrapper DIR]      # uses $CM_REPOS like cm itself
-    python -m dummy_harness.cm_repo --export DIR         # a clean copy for `cm docker script`
+    python -m dummy_harness.cm_repo [--wrapper DIR] [--tool all|cm|mlc] [--mlperf_automations DIR]
+    python -m dummy_harness.cm_repo --export DIR         # a clean copy for `cm docker script` / `mlc docker script`
+
+One wrapper serves both tools: CM reads its cmr.yaml, MLCFlow its meta.yaml (the same alias and uid), and in the
+script folder CM reads _cm.yaml, MLCFlow meta.yaml (a link to _cm.yaml). By default the repo is registered with
+every tool that is installed (cmind -> $CM_REPOS, mlcflow -> $MLC_REPOS). MLCFlow ships no scripts: this one
+needs mlperf-automations' detect-os, benchmark-program, ... (`mlc pull repo mlcommons@mlperf-automations` online;
+offline, --mlperf_automations DIR registers a local copy in the same command).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
+import subprocess
 import sys
+from typing import List
 
 REPO_ALIAS = "mlperf-dummy-harness"
 REPO_UID = "d3a1f0c2b4e65a97"
 SCRIPT_ALIAS = "reproduce-mlperf-inference-dummy"
+# The repo meta both tools read: CM as cmr.yaml, MLCFlow as meta.yaml.
+REPO_META = f"alias: {REPO_ALIAS}\nuid: {REPO_UID}\ngit: false\nprefix: ''\n"
+TOOLS = {"cm": "cmind", "mlc": "mlc"}       # tool -> the Python package that provides it
 
 
 def project_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def installed_tools() -> List[str]:
+    return [tool for tool, package in TOOLS.items() if importlib.util.find_spec(package) is not None]
+
+
+def mlc_repos() -> str:
+    return os.environ.get("MLC_REPOS", "").strip() or os.path.join(os.path.expanduser("~"), "MLC", "repos")
+
+
 def default_wrapper() -> str:
-    base = os.environ.get("CM_REPOS") or os.path.join(os.path.expanduser("~"), "CM")
+    base = os.environ.get("CM_REPOS")
+    if not base:
+        # Beside CM's state when cmind is installed (as always), else beside MLCFlow's.
+        base = (os.path.join(os.path.expanduser("~"), "CM") if "cm" in installed_tools()
+                else os.path.dirname(mlc_repos()))
     return os.path.join(base, "wrappers", REPO_ALIAS)
 
 
 def make_wrapper(wrapper: str, root: str) -> str:
     os.makedirs(os.path.join(wrapper, "script"), exist_ok=True)
-    with open(os.path.join(wrapper, "cmr.yaml"), "w") as f:
-        f.write(f"alias: {REPO_ALIAS}\nuid: {REPO_UID}\ngit: false\nprefix: ''\n")
+    for name in ("cmr.yaml", "meta.yaml"):
+        with open(os.path.join(wrapper, name), "w") as f:
+            f.write(REPO_META)
     link = os.path.join(wrapper, "script", SCRIPT_ALIAS)
     if os.path.islink(link) or os.path.exists(link):
         if os.path.realpath(link) == os.path.realpath(root):
@@ -37,13 +62,14 @@ def make_wrapper(wrapper: str, root: str) -> str:
     return link
 
 
-# What an image needs of the project (`cm docker script` copies the CM_REPO_PATH folder whole, a .venv too).
-EXPORT = ("_cm.yaml", "customize.py", "run.sh", "pyproject.toml", "README.md", "dummy_harness")
+# What an image needs of the project (the docker generators copy the repo folder whole, a .venv too).
+EXPORT = ("_cm.yaml", "meta.yaml", "customize.py", "run.sh", "pyproject.toml", "README.md", "dummy_harness")
 
 
 def export_for_docker(dest: str, root: str = "") -> str:
-    """A wrapper CM repo over a clean copy of the project, to pass as --env.CM_REPO_PATH to `cm docker script`
-    (not registered: the generator copies it into the image). Returns the wrapper path."""
+    """A wrapper repo over a clean copy of the project, to pass as --env.CM_REPO_PATH to `cm docker script` or
+    --docker_mlc_repo_path to `mlc docker script` (not registered: the generator copies it into the image).
+    Returns the wrapper path."""
     import shutil
 
     root = root or project_root()
@@ -57,18 +83,15 @@ def export_for_docker(dest: str, root: str = "") -> str:
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(copy, name), ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy2(src, os.path.join(copy, name))
+            shutil.copy2(src, os.path.join(copy, name))    # meta.yaml: a copy of _cm.yaml (the link is not copied)
     wrapper = os.path.join(dest, "repo")
     make_wrapper(wrapper, copy)
     return wrapper
 
 
-def register(wrapper: str = "", root: str = "") -> str:
-    """Create the wrapper and add it to CM's repos (idempotent). Returns the wrapper path."""
+def register_cm(wrapper: str) -> None:
     import cmind
 
-    wrapper = os.path.abspath(wrapper or default_wrapper())
-    make_wrapper(wrapper, root or project_root())
     r = cmind.access({"action": "find", "automation": "repo", "artifact": REPO_ALIAS})
     known = [os.path.realpath(x.path) for x in r.get("list", [])] if r["return"] == 0 else []
     if os.path.realpath(wrapper) in known:
@@ -79,25 +102,94 @@ def register(wrapper: str = "", root: str = "") -> str:
             cmind.access({"action": "rm", "automation": "repo", "artifact": REPO_ALIAS, "force": True})
         r = cmind.access({"action": "add", "automation": "repo", "path": wrapper, "quiet": True})
     if r["return"] > 0:
-        raise RuntimeError(r["error"])
+        raise RuntimeError(f"CM: {r['error']}")
+
+
+def _mlc(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Python `code` using mlc, in a fresh process: MLCFlow's in-process index goes stale after `add repo`, and
+    `import mlc` writes its log (.mlc-log.txt) into the current folder, here $MLC_REPOS."""
+    repos = mlc_repos()
+    os.makedirs(repos, exist_ok=True)
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=repos, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=300)
+
+
+ADD_REPO = """
+import sys, mlc
+r = mlc.access({"action": "add", "target": "repo", "repo": sys.argv[1]})
+# A repo of the same uid registered elsewhere is replaced; the same path again is no change.
+if r["return"] > 0 and not str(r.get("error", "")).startswith("Repo already exists"):
+    sys.exit("cannot register " + sys.argv[1] + ": " + str(r["error"]))
+"""
+COUNT_SCRIPTS = """
+import sys, mlc
+r = mlc.access({"action": "search", "target": "script", "tags": sys.argv[1]})
+print(len(r.get("list") or []))
+"""
+
+
+def register_mlc(wrapper: str, automations: str = "") -> str:
+    """Add the wrapper (and a local mlperf-automations copy, if given) to MLCFlow's repos. Returns a note to print
+    when MLCFlow still lacks the upstream scripts this one needs, else ''."""
+    paths = [wrapper]
+    if automations:
+        if not os.path.isfile(os.path.join(automations, "meta.yaml")):
+            raise RuntimeError(f"--mlperf_automations={automations!r} is not an MLCFlow repository (no meta.yaml)")
+        paths.insert(0, os.path.abspath(automations))
+    for path in paths:
+        p = _mlc(ADD_REPO, path)
+        if p.returncode != 0:
+            raise RuntimeError(f"MLCFlow: {(p.stderr.strip().splitlines() or ['failed'])[-1]}")
+    p = _mlc(COUNT_SCRIPTS, "benchmark-mlperf")
+    if p.returncode != 0 or p.stdout.strip().splitlines()[-1:] == ["0"]:
+        return ("MLCFlow has no mlperf-automations scripts (detect-os, benchmark-program, ...): run "
+                "`mlc pull repo mlcommons@mlperf-automations`, or pass --mlperf_automations DIR for a local copy")
+    return ""
+
+
+def register(wrapper: str = "", root: str = "", tools: List[str] = (), automations: str = "") -> str:
+    """Create the wrapper and register it with `tools` (default: every installed one; idempotent). Returns the
+    wrapper path; a tool that is not installed or fails raises RuntimeError."""
+    tools = list(tools) or installed_tools()
+    if not tools:
+        raise RuntimeError("neither CM (pip install cmind) nor MLCFlow (pip install mlcflow) is installed")
+    missing = [tool for tool in tools if tool not in installed_tools()]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} is not installed (pip install "
+                           f"{' '.join('mlcflow' if t == 'mlc' else TOOLS[t] for t in missing)})")
+    wrapper = os.path.abspath(wrapper or default_wrapper())
+    make_wrapper(wrapper, root or project_root())
+    if "cm" in tools:
+        register_cm(wrapper)
+    if "mlc" in tools:
+        note = register_mlc(wrapper, automations)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     return wrapper
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wrapper", default="", help="wrapper repo folder (default $CM_REPOS/wrappers/...)")
+    parser.add_argument("--tool", choices=["all", "cm", "mlc"], default="all",
+                        help="register with CM, MLCFlow or every installed one (default)")
+    parser.add_argument("--mlperf_automations", default="", metavar="DIR",
+                        help="also register this local copy of mlcommons/mlperf-automations with MLCFlow (offline)")
     parser.add_argument("--export", default="", metavar="DIR",
-                        help="instead: write a clean export for `cm docker script --env.CM_REPO_PATH=...`")
+                        help="instead: write a clean export for `cm docker script` / `mlc docker script`")
     args = parser.parse_args(argv)
     if args.export:
         print(export_for_docker(args.export))
         return 0
+    tools = [] if args.tool == "all" else [args.tool]
     try:
-        path = register(args.wrapper)
+        path = register(args.wrapper, tools=tools, automations=args.mlperf_automations)
     except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"CM repo {REPO_ALIAS} -> {path} (script {SCRIPT_ALIAS} -> {project_root()})")
+    names = {"cm": "CM", "mlc": "MLCFlow"}
+    print(f"{' and '.join(names[t] for t in (tools or installed_tools()))} repo {REPO_ALIAS} -> {path} "
+          f"(script {SCRIPT_ALIAS} -> {project_root()})")
     return 0
 
 

@@ -1,9 +1,11 @@
-"""Shared fixtures: a fresh CM_REPOS with this repository registered, a shared dataset cache, and helpers that
-drive the project the way users do (cmr in a subprocess with stdin closed, the console script)."""
+"""Shared fixtures: a fresh CM_REPOS and MLC_REPOS with this repository registered, a shared dataset cache, and
+helpers that drive the project the way users do: the script through one of its four entry points (`cmr` and
+`mlcr` in a subprocess with stdin closed, `cmind.access` and `mlc.access` in process), the console script."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +17,36 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
+# The script's entry points: CM's CLI and Python API, MLCFlow's CLI and Python API. A test that takes the
+# `script` fixture runs under `cmr` unless it parametrizes `entry`:
+#   @pytest.mark.parametrize("entry", ENTRY_POINTS)
+ENTRY_POINTS = ("cmr", "cmind.access", "mlcr", "mlc.access")
+MLC_ENTRY_POINTS = ("mlcr", "mlc.access")
+
+# MLCFlow ships no scripts: the upstream ones this script reaches offline (detect-os, detect-cpu,
+# benchmark-program(-mlperf), save-mlperf-inference-implementation-state, get-git-repo, pull-git-repo) come from
+# a copy of github.com/mlcommons/mlperf-automations: $MLPERF_AUTOMATIONS_PATH, else the one CI keeps beside the
+# checkout (../shared/third_party/mlperf-automations).
+AUTOMATIONS_ENV = "MLPERF_AUTOMATIONS_PATH"
+AUTOMATIONS_BESIDE = ROOT.parent / "shared" / "third_party" / "mlperf-automations"
+
+
+def mlperf_automations() -> Path:
+    return Path(os.environ.get(AUTOMATIONS_ENV) or AUTOMATIONS_BESIDE)
+
+
+def mlc_unavailable() -> Optional[str]:
+    """Why the MLCFlow entry points cannot run here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlc") is None:
+        return "MLCFlow is not installed (pip install mlcflow; scripts/setup-env.sh does)"
+    path = mlperf_automations()
+    if not (path / "meta.yaml").is_file() or not (path / "script" / "benchmark-program-mlperf").is_dir():
+        return (f"no copy of mlcommons/mlperf-automations at {path} (set {AUTOMATIONS_ENV} to one, or run "
+                f"`mlc pull repo mlcommons@mlperf-automations` online)")
+    return None
+
 
 @dataclass
 class Completed:
@@ -22,10 +54,36 @@ class Completed:
     stdout: str
     stderr: str
     json: Optional[Dict[str, Any]]
+    entry: str = "cmr"
+    raw_error: Optional[str] = None      # the API's error (cmind: r['error']; mlc: the ScriptExecutionError)
 
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+    @property
+    def error(self) -> str:
+        """The error as each entry point reports it, without the tool's wrapping: cmr `CM error: <msg>!`,
+        cmind.access `{'return': 1, 'error': <msg>}`, mlcr a log record `Error during 'script' action: Script run
+        execution failed in .../module.py.` + `Error : <msg>`, mlc.access ScriptExecutionError('... \nError : <msg>')."""
+        assert self.returncode != 0, f"{self.entry} succeeded: {self.output[-2000:]}"
+        if self.entry == "cmr":
+            found = re.search(r"^CM error: (.*?)!?\s*\Z", self.output, re.M | re.S)
+            assert found, self.output[-2000:]
+            return found.group(1)
+        if self.entry == "mlcr":
+            # The message runs from `Error : ` to the next log record (a line starting with "[").
+            found = re.search(r"^Error : (.*?)\s*(?=^\[|\Z)", self.stderr, re.M | re.S)
+            assert found, self.output[-2000:]
+            return found.group(1)
+        assert self.raw_error is not None, self.output[-2000:]
+        return self.raw_error.split("\nError : ", 1)[-1].strip() if self.entry == "mlc.access" else self.raw_error
+
+    @property
+    def ran_dependency(self) -> bool:
+        """Whether CM or MLCFlow started the first dependency (detect,os), as its CLI logs it."""
+        assert self.entry in ("cmr", "mlcr"), "only the CLIs log their dependencies"
+        return bool(re.search(r'cm run script "detect os"|mlcr detect,os', self.output))
 
 
 @pytest.fixture(scope="session")
@@ -42,28 +100,154 @@ def dataset_dir(work) -> Path:
 
 @pytest.fixture(scope="session")
 def cm_env(work) -> Dict[str, str]:
-    """Environment of a CM user with a fresh CM_REPOS holding only this repository (and cmx4mlops)."""
+    """Environment of a CM and MLCFlow user with a fresh CM_REPOS (this repository and cmx4mlops) and a fresh
+    MLC_REPOS (this repository and the copy of mlperf-automations), both registered by the one command users run."""
     env = dict(os.environ)
     env["CM_REPOS"] = str(work / "CM")
+    env["MLC_REPOS"] = str(work / "MLC" / "repos")
     env["PYTHONUNBUFFERED"] = "1"
-    subprocess.run([sys.executable, "-m", "dummy_harness.cm_repo"], env=env, check=True,
-                   stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    register = [sys.executable, "-m", "dummy_harness.cm_repo"]
+    register += ["--tool=cm"] if mlc_unavailable() else [f"--mlperf_automations={mlperf_automations()}"]
+    subprocess.run(register, env=env, cwd=work, check=True, stdin=subprocess.DEVNULL, capture_output=True,
+                   timeout=300)
     return env
 
 
-@pytest.fixture
-def cmr(cm_env, tmp_path, dataset_dir):
-    """cmr "<tags>" <flags...> in a subprocess, stdin closed, --save_to_json; cwd = a fresh folder."""
-    def run(tags: str, *flags: str, timeout: int = 240, with_dataset_dir: bool = True) -> Completed:
-        out_json = tmp_path / f"cm-out-{len(list(tmp_path.glob('cm-out-*')))}.json"
-        args = [str(BIN / "cmr"), tags, *flags, f"--save_to_json={out_json}"]
+def _tag_list(tags: str) -> str:
+    """`reproduce mlperf inference dummy _a,_b` -> `reproduce,mlperf,inference,dummy,_a,_b`: mlcr takes tags
+    only comma-separated (a space starts another argument), the APIs take them so."""
+    return ",".join(t for t in re.split(r"[\s,]+", tags.strip()) if t)
+
+
+def _request(entry: str, tags: str, flags) -> Dict[str, Any]:
+    """CLI flags as the CLIs turn them into an API request: --k=v -> {k: 'v'}, --k -> {k: True},
+    --a.b=v -> {a: {b: 'v'}}."""
+    request: Dict[str, Any] = {"action": "run", "automation" if entry == "cmind.access" else "target": "script",
+                               "tags": _tag_list(tags)}
+    for flag in flags:
+        key, sep, value = flag[2:].partition("=")
+        node = request
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value if sep else True
+    return request
+
+
+def _json_logged(stderr: str) -> Optional[Dict[str, Any]]:
+    """The result `mlcr -j` logs as the record `... INFO ] - {` + indented JSON + `}`."""
+    found = re.findall(r"\] - (\{\n.*?\n\})$", stderr, re.M | re.S)
+    return json.loads(found[-1]) if found else None
+
+
+_mlc_module = None
+
+
+def _import_mlc(env: Dict[str, str], work: Path):
+    """`import mlc` once per session, with the session's MLC_REPOS (read at import) and its log (opened in the
+    current folder at import) in the work folder."""
+    global _mlc_module
+    if _mlc_module is None:
+        cwd, old = os.getcwd(), os.environ.get("MLC_REPOS")
+        os.environ["MLC_REPOS"] = env["MLC_REPOS"]
+        os.chdir(work)
+        try:
+            import mlc
+        finally:
+            os.chdir(cwd)
+            if old is None:
+                del os.environ["MLC_REPOS"]
+            else:
+                os.environ["MLC_REPOS"] = old
+        _mlc_module = mlc
+    return _mlc_module
+
+
+class ScriptRunner:
+    """The script through one entry point, called like the CLI: run("<tags>", "--flag=value", ...) -> Completed.
+    CLIs run in a subprocess (stdin closed, cwd a fresh folder, JSON through --save_to_json or -j); the APIs in
+    process with the same request the CLI would make (values stay strings), their output captured by capfd."""
+
+    def __init__(self, entry: str, env: Dict[str, str], cwd: Path, dataset_dir: Path, work: Path, monkeypatch,
+                 capfd):
+        self.entry, self.env, self.cwd, self.dataset_dir, self.work = entry, env, cwd, dataset_dir, work
+        self.monkeypatch, self.capfd = monkeypatch, capfd
+
+    def __call__(self, tags: str, *flags: str, timeout: int = 240, with_dataset_dir: bool = True) -> Completed:
         if with_dataset_dir:
-            args.append(f"--dataset_dir={dataset_dir}")
-        p = subprocess.run(args, env=cm_env, cwd=tmp_path, stdin=subprocess.DEVNULL, capture_output=True,
+            flags = (*flags, f"--dataset_dir={self.dataset_dir}")
+        if self.entry in ("cmr", "mlcr"):
+            return self._cli(tags, flags, timeout)
+        return self._api(tags, flags)
+
+    def _cli(self, tags: str, flags, timeout: int) -> Completed:
+        if self.entry == "cmr":
+            out_json = self.cwd / f"cm-out-{len(list(self.cwd.glob('cm-out-*')))}.json"
+            args = [str(BIN / "cmr"), tags, *flags, f"--save_to_json={out_json}"]
+        else:
+            out_json = None
+            args = [str(BIN / "mlcr"), _tag_list(tags), *flags, "-j"]
+        p = subprocess.run(args, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=timeout)
-        data = json.loads(out_json.read_text()) if out_json.exists() else None
-        return Completed(p.returncode, p.stdout, p.stderr, data)
-    return run
+        if out_json is not None:
+            data = json.loads(out_json.read_text()) if out_json.exists() else None
+        else:
+            data = _json_logged(p.stderr) if p.returncode == 0 else None
+        return Completed(p.returncode, p.stdout, p.stderr, data, self.entry)
+
+    def _api(self, tags: str, flags) -> Completed:
+        return self.request(_request(self.entry, tags, flags))
+
+    def request(self, request: Dict[str, Any]) -> Completed:
+        """One in-process call of cmind.access or mlc.access with this request (values keep their Python type)."""
+        assert self.entry in ("cmind.access", "mlc.access"), self.entry
+        for key in ("CM_REPOS", "MLC_REPOS"):
+            self.monkeypatch.setenv(key, self.env[key])
+        self.monkeypatch.chdir(self.cwd)
+        self.capfd.readouterr()
+        if self.entry == "cmind.access":
+            import cmind
+            r = cmind.access(request)
+        else:
+            mlc = _import_mlc(self.env, self.work)
+            from mlc.script_action import ScriptExecutionError
+            try:
+                r = mlc.access(request)
+            except ScriptExecutionError as exc:      # MLCFlow raises a script's error instead of returning it
+                r = {"return": 1, "error": str(exc)}
+        out, err = self.capfd.readouterr()
+        ok = r["return"] == 0
+        return Completed(0 if ok else 1, out, err, r if ok else None, self.entry, None if ok else r["error"])
+
+
+@pytest.fixture
+def entry() -> str:
+    """The entry point `script` drives; tests parametrize it: @pytest.mark.parametrize("entry", ENTRY_POINTS)."""
+    return "cmr"
+
+
+@pytest.fixture
+def script_via(cm_env, tmp_path, dataset_dir, work, monkeypatch, capfd):
+    """script_via(entry) -> the script through that entry point, for a test that compares entry points. MLCFlow's
+    entry points skip the test, saying why, where MLCFlow or the mlperf-automations scripts are missing."""
+    def make(entry: str) -> ScriptRunner:
+        assert entry in ENTRY_POINTS, entry
+        if entry in MLC_ENTRY_POINTS and mlc_unavailable():
+            pytest.skip(mlc_unavailable())
+        return ScriptRunner(entry, cm_env, tmp_path, dataset_dir, work, monkeypatch, capfd)
+    return make
+
+
+@pytest.fixture
+def script(entry, script_via) -> ScriptRunner:
+    """The script through `entry` (cmr unless the test parametrizes it: cmr, cmind.access, mlcr, mlc.access)."""
+    return script_via(entry)
+
+
+@pytest.fixture
+def cmr(cm_env, tmp_path, dataset_dir, work) -> ScriptRunner:
+    """cmr "<tags>" <flags...> in a subprocess, stdin closed, --save_to_json; cwd = a fresh folder."""
+    return ScriptRunner("cmr", cm_env, tmp_path, dataset_dir, work, None, None)
 
 
 @pytest.fixture

@@ -54,8 +54,8 @@ def docker_env(tmp_path_factory) -> Dict[str, str]:
     env["PATH"] = f"{fake_bin}{os.pathsep}{env.get('PATH', '')}"
     env["FAKE_DOCKER_LOG"] = str(base / "docker.log")
     env["PYTHONUNBUFFERED"] = "1"
-    # The script CM finds by its tag is this checkout's.
-    subprocess.run([sys.executable, "-m", "dummy_harness.cm_repo"], env=env, cwd=ROOT, check=True,
+    # The script CM finds by its tag is this checkout's (registered with CM only: MLCFlow has its own test).
+    subprocess.run([sys.executable, "-m", "dummy_harness.cm_repo", "--tool=cm"], env=env, cwd=ROOT, check=True,
                    stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
     # The generator copies the CM_REPO_PATH folder whole (a checkout's .venv too): hand it the clean export
     # users make with `python -m dummy_harness.cm_repo --export DIR`.

@@ -1,4 +1,5 @@
-"""Every flag of the seed does what it says, proven in LoadGen's own logs or in the outputs, through `cmr`."""
+"""Every flag of the seed does what it says, proven in LoadGen's own logs or in the outputs, through `cmr`; the
+flags whose plumbing differs between the tools also through MLCFlow (the `entry` parameter: mlcr, mlc.access)."""
 import re
 import subprocess
 from pathlib import Path
@@ -41,8 +42,9 @@ def test_max_batchsize_beats_the_bs_variation_and_singlestream_defaults_to_1(cmr
     assert "--max_batchsize=1 " in command_of(cmr(f"{TAGS} _retinanet,_singlestream", *skip)) + " "
 
 
-def test_mode_all_runs_accuracy_then_performance_in_two_folders(cmr, tmp_path):
-    r = cmr(f"{TAGS} _resnet50,_singlestream", "--quiet", "--mode=all", "--count=64", f"--output_dir={tmp_path}")
+@pytest.mark.parametrize("entry", ["cmr", "mlc.access"])
+def test_mode_all_runs_accuracy_then_performance_in_two_folders(script, tmp_path):
+    r = script(f"{TAGS} _resnet50,_singlestream", "--quiet", "--mode=all", "--count=64", f"--output_dir={tmp_path}")
     assert r.returncode == 0, r.output[-3000:]
     sut = r.json["new_env"]["CM_MLPERF_SUT_NAME"]
     entry = r.json["new_state"]["cm-mlperf-inference-results"][sut]["resnet50"]["SingleStream"]
@@ -116,14 +118,16 @@ def test_mlperf_conf_replaces_the_official_one(cmr, tmp_path):
     assert (run_dir / "mlperf.conf").read_text() == conf.read_text()
 
 
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
 @pytest.mark.parametrize("flag", ["user_conf", "mlperf_conf"])
-def test_a_missing_conf_file_is_a_clear_error(cmr, tmp_path, flag):
-    r = cmr(f"{TAGS} _resnet50", "--quiet", f"--{flag}={tmp_path / 'nope.conf'}", f"--output_dir={tmp_path}")
-    assert r.returncode == 1 and f"--{flag}=" in r.output and "does not exist" in r.output
+def test_a_missing_conf_file_is_a_clear_error(script, tmp_path, flag):
+    r = script(f"{TAGS} _resnet50", "--quiet", f"--{flag}={tmp_path / 'nope.conf'}", f"--output_dir={tmp_path}")
+    assert r.returncode == 1 and r.error.startswith(f"--{flag}=") and "does not exist" in r.error
     assert "Traceback" not in r.output
 
 
 def test_a_stored_valid_result_is_returned_and_rerun_keeps_it_aside(cmr, tmp_path):
+    # (Under mlcr: test_mlcflow.py::test_mlcr_runs_through_the_upstream_runner_and_leaves_cms_tree.)
     args = (f"{TAGS} _resnet50,_singlestream", "--quiet", "--count=64", f"--output_dir={tmp_path}")
     first = cmr(*args)
     run_dir = ok(first)
@@ -151,7 +155,8 @@ def test_skip_preprocess_reuses_the_cache_and_never_generates(cmr, tmp_path):
     assert results_of(run_dir)["dataset"]["reused"] is True
 
 
-def test_results_repo_plugs_a_vendor_backend_in(cmr, tmp_path):
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_results_repo_plugs_a_vendor_backend_in(script, tmp_path):
     repo = tmp_path / "vendor"
     repo.mkdir()
     (repo / "dummy_harness_backend.py").write_text(
@@ -161,8 +166,8 @@ def test_results_repo_plugs_a_vendor_backend_in(cmr, tmp_path):
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
     subprocess.run(git + ["commit", "-qm", "vendor backend"], check=True)
-    r = cmr(f"{TAGS} _resnet50,_singlestream", "--quiet", "--count=64", f"--results_repo=file://{repo}",
-            f"--output_dir={tmp_path / 'o'}")
+    r = script(f"{TAGS} _resnet50,_singlestream", "--quiet", "--count=64", f"--results_repo=file://{repo}",
+               f"--output_dir={tmp_path / 'o'}")
     run_dir = ok(r)
     checkout = Path(r.json["new_env"]["CM_MLPERF_INFERENCE_IMPLEMENTATION_REPO"])
     assert (checkout / "dummy_harness_backend.py").is_file() and checkout != repo
@@ -170,11 +175,12 @@ def test_results_repo_plugs_a_vendor_backend_in(cmr, tmp_path):
     assert backend["backend"] == "vendor-demo" and backend["plugin"] == str(checkout / "dummy_harness_backend.py")
 
 
-def test_run_style_flag_and_env_reach_the_harness(cmr, tmp_path):
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_run_style_flag_and_env_reach_the_harness(script, tmp_path):
     skip = ("--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path}")
-    assert "--run_style=fast" in command_of(cmr(f"{TAGS} _resnet50", "--run_style=fast", *skip))
-    assert "--run_style=valid" in command_of(cmr(f"{TAGS} _resnet50", "--env.CM_MLPERF_RUN_STYLE=valid", *skip))
-    assert "--run_style" not in command_of(cmr(f"{TAGS} _resnet50", *skip))    # test is the default
+    assert "--run_style=fast" in command_of(script(f"{TAGS} _resnet50", "--run_style=fast", *skip))
+    assert "--run_style=valid" in command_of(script(f"{TAGS} _resnet50", "--env.CM_MLPERF_RUN_STYLE=valid", *skip))
+    assert "--run_style" not in command_of(script(f"{TAGS} _resnet50", *skip))    # test is the default
 
 
 @pytest.mark.parametrize("variation,dtype_key", [("resnet50", "CM_IMAGENET_ACCURACY_DTYPE"),

@@ -1,5 +1,6 @@
 """`cmr "reproduce mlperf inference dummy ..."` end to end, as a user types it: the real CM script automation,
-the real runner chain, real LoadGen and torch."""
+the real runner chain, real LoadGen and torch; the runner switches, the CUDA check and the Python APIs also through
+MLCFlow (the `entry` parameter)."""
 import json
 from pathlib import Path
 
@@ -105,45 +106,49 @@ def test_unknown_variation_fails_with_cms_message(cmr, tmp_path):
     assert "Traceback" not in r.output
 
 
-def test_cuda_on_a_machine_without_it_is_a_clear_error(cmr, tmp_path):
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_cuda_on_a_machine_without_it_is_a_clear_error(script, tmp_path):
     import torch
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    r = cmr(f"{TAGS} _resnet50,_cuda", "--quiet", f"--output_dir={tmp_path / 'o'}")
+    r = script(f"{TAGS} _resnet50,_cuda", "--quiet", f"--output_dir={tmp_path / 'o'}")
     assert r.returncode == 1
-    assert "CUDA was requested" in r.output
+    assert "CUDA was requested" in r.error
     assert "Traceback" not in r.output
     assert not list((tmp_path / "o").glob("**/mlperf_log_summary.txt"))
 
 
-def test_skip_run_prepares_without_running(cmr, tmp_path):
-    r = cmr(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'o'}")
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_skip_run_prepares_without_running(script, tmp_path):
+    r = script(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'o'}")
     run_dir = run_dir_of(r)
     assert run_dir.is_dir() and not (run_dir / "mlperf_log_summary.txt").exists()
 
 
-def test_run_sh_runs_the_command_when_the_runner_is_off(cmr, tmp_path):
-    r = cmr(f"{TAGS} _resnet50,_singlestream", "--quiet", "--env.CM_CALL_MLPERF_RUNNER=no", "--count=64",
-            f"--output_dir={tmp_path / 'o'}")
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_run_sh_runs_the_command_when_the_runner_is_off(script, tmp_path):
+    r = script(f"{TAGS} _resnet50,_singlestream", "--quiet", "--env.CM_CALL_MLPERF_RUNNER=no", "--count=64",
+               f"--output_dir={tmp_path / 'o'}")
     run_dir = run_dir_of(r)
     assert "Result is : VALID" in (run_dir / "mlperf_log_summary.txt").read_text()
     assert not (run_dir / "console.out").exists()     # the runner's tee did not run
 
 
-def test_cmind_access_in_process(cm_env, tmp_path, dataset_dir, monkeypatch):
-    for key in ("CM_REPOS",):
-        monkeypatch.setenv(key, cm_env[key])
-    monkeypatch.chdir(tmp_path)
-    import cmind
-    r = cmind.access({"action": "run", "automation": "script", "tags": "reproduce,mlperf,inference,dummy,_resnet50",
-                      "quiet": True, "scenario": "SingleStream", "count": 64, "output_dir": str(tmp_path / "o"),
-                      "dataset_dir": str(dataset_dir)})
-    assert r["return"] == 0, r.get("error")
-    sut = r["new_env"]["CM_MLPERF_SUT_NAME"]
-    entry = r["new_state"]["cm-mlperf-inference-results"][sut]["resnet50"]["SingleStream"]
-    assert entry["performance_valid"] is True and entry["performance"] > 0      # p90 latency in ms
-    assert Path(r["new_env"]["CM_MLPERF_RUN_DIR"], "results.json").is_file()
+@pytest.mark.parametrize("entry", ["cmind.access", "mlc.access"])
+def test_python_api_in_process(script, entry, tmp_path, dataset_dir):
+    # As a Python user calls it: typed values (count is an int), the CM or MLCFlow request form.
+    target = {"automation" if entry == "cmind.access" else "target": "script"}
+    r = script.request({"action": "run", **target, "tags": "reproduce,mlperf,inference,dummy,_resnet50",
+                        "quiet": True, "scenario": "SingleStream", "count": 64, "output_dir": str(tmp_path / "o"),
+                        "dataset_dir": str(dataset_dir)})
+    assert r.returncode == 0, r.output[-3000:]
+    sut = r.json["new_env"]["CM_MLPERF_SUT_NAME"]
+    for key in ("cm-mlperf-inference-results", "mlc-mlperf-inference-results"):
+        entry_state = r.json["new_state"][key][sut]["resnet50"]["SingleStream"]
+        assert entry_state["performance_valid"] is True and entry_state["performance"] > 0     # p90 latency in ms
+    assert Path(r.json["new_env"]["CM_MLPERF_RUN_DIR"], "results.json").is_file()
 
-    bad = cmind.access({"action": "run", "automation": "script", "tags": "reproduce,mlperf,inference,dummy",
-                        "quiet": True, "scenario": "Foo", "output_dir": str(tmp_path / "o")})
-    assert bad["return"] > 0 and "--scenario='Foo'" in bad["error"]
+    # cmind.access returns {'return': 1, 'error': ...}; mlc.access raises ScriptExecutionError('...\nError : ...').
+    bad = script.request({"action": "run", **target, "tags": "reproduce,mlperf,inference,dummy", "quiet": True,
+                          "scenario": "Foo", "output_dir": str(tmp_path / "o")})
+    assert bad.returncode == 1 and bad.error.startswith("--scenario='Foo' is not accepted")
