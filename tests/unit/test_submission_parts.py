@@ -165,3 +165,18 @@ def test_audit_configs_are_found_in_an_inference_checkout(tmp_path):
     for key, tests in rounds.get("v5.0").compliance.items():
         for test in tests:
             assert Path(compliance.audit_config(str(INFERENCE), test, key)).is_file()
+
+
+def test_an_offline_run_too_short_for_its_estimate_is_run_again_at_its_own_rate(tmp_path):
+    from dummy_harness.submission.make import _offline_retry
+
+    perf = parse_options({"run_style": "valid", "output_dir": str(tmp_path)})
+    short = {"invalid_reason": "min duration not met", "result": {"value": 1865.0},
+             "loadgen_settings": {"targets": {"target_qps": 1401.66, "estimated": True}}}
+    again = _offline_retry(perf, short)
+    assert again.target_qps == pytest.approx(1865 * 1.05) and again.run_dir == perf.run_dir
+    # Not for a user's own target, another reason, a test-style run or a latency scenario.
+    assert _offline_retry(perf, {**short, "loadgen_settings": {"targets": {"estimated": False}}}) is None
+    assert _offline_retry(perf, {**short, "invalid_reason": "min duration not met; early stopping"}) is None
+    assert _offline_retry(parse_options({"output_dir": str(tmp_path)}), short) is None
+    assert _offline_retry(parse_options({"run_style": "valid", "scenario": "Server"}), short) is None
