@@ -162,7 +162,11 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     store = SampleStore(bench, dataset.arrays, dataset.count)
     warm = min(dataset.count, 4 * cfg.batch_size)
     store.load(range(warm))
-    calibration = bench.calibration_batches(store.ram, cfg.batch_size, warm)
+    # int8 ranges come from a calibration split that no evaluated sample is part of (MLPerf's calibration lists
+    # are disjoint from the validation sets); other precisions warm up on the first loaded samples.
+    calibration, calibration_set = bench.calibration_batches(store.ram, cfg.batch_size, warm), None
+    if cfg.precision == "uint8":
+        calibration, calibration_set = bench.calibration_split(cfg.seed, cfg.batch_size)
     from .backends.base import BackendError
     try:
         backend.load(model, cfg.device, cfg.precision, calibration)
@@ -171,7 +175,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     except Exception as exc:   # noqa: BLE001 - a (vendor) backend failing to prepare: its reason, one line
         raise RunError(f"the {backend.name} backend failed to prepare the model: {type(exc).__name__}: {exc}",
                        EXIT_SUT_FAILURE) from None
-    results["backend"] = backend.describe()
+    results["backend"] = {**backend.describe(), **({"calibration_set": calibration_set} if calibration_set else {})}
 
     estimate_qps = estimate_latency = None
     if cfg.run_style != "test" and cfg.scenario == "Offline" and bench.generative and not (

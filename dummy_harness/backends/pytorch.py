@@ -7,13 +7,13 @@ memory per batch; fp16 runs in half precision with channels_last convolutions.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from .base import Backend, BackendError, Pending
+from .quantize import GOOD, Recipe, has_conv as _has_conv, quantize
 
 IN_FLIGHT_CUDA = 2
 
@@ -29,14 +29,12 @@ def cuda_unavailable_reason() -> Optional[str]:
     return None
 
 
-def _has_conv(model: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-
-
 class PyTorchBackend(Backend):
     name = "pytorch"
 
-    def __init__(self) -> None:
+    def __init__(self, recipe: Recipe = GOOD) -> None:
+        self.recipe = recipe                  # how uint8 quantizes (tests pass deliberately bad ones)
+        self.quantization: Optional[Dict[str, Any]] = None
         self.model: Optional[torch.nn.Module] = None
         self.device = torch.device("cpu")
         self.compute_dtype = torch.float32
@@ -67,8 +65,8 @@ class PyTorchBackend(Backend):
             if self.device.type != "cpu":
                 raise BackendError("uint8 runs on the CPU only (torch's int8 kernels are CPU kernels); "
                                    "use _cpu,_uint8 or _cuda with _fp16/_fp32")
-            model = self._quantize(model, calibration)
-            self.precision_ran = "int8 (x86 static PTQ)" if self.channels_last else "int8 (dynamic, Linear)"
+            model, self.quantization = quantize(model, calibration, self.recipe)
+            self.precision_ran = "int8 (static PTQ, calibrated)" if self.recipe.calibrate else "int8 (uncalibrated)"
         elif precision == "float16":
             self.compute_dtype = torch.float16
             self.precision_ran = "float16"
@@ -93,49 +91,6 @@ class PyTorchBackend(Backend):
             return False
         finally:
             model.to(torch.float32)
-
-    def _quantize(self, model: torch.nn.Module, calibration) -> torch.nn.Module:
-        # torch.ao quantization is deprecated in favour of torchao but still the only int8 path in the wheel;
-        # its warnings are not the user's business.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if not _has_conv(model):
-                return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-            from torch.ao.quantization import get_default_qconfig_mapping
-            from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-            torch.backends.quantized.engine = "x86"
-            qconfig = get_default_qconfig_mapping("x86")
-            try:
-                parts = {"": prepare_fx(model, qconfig, example_inputs=tuple(calibration[0]))}
-                model = parts[""]
-            except Exception:   # noqa: BLE001 - not traceable as a whole (Python control flow, e.g. NMS)
-                parts = self._prepare_conv_children(model, qconfig, calibration, prepare_fx)
-            with torch.inference_mode():
-                for batch in calibration:
-                    model(*batch)
-            if "" in parts:
-                return convert_fx(model)
-            for name, prepared in parts.items():
-                setattr(model, name, convert_fx(prepared))
-            return model
-
-    @staticmethod
-    def _prepare_conv_children(model, qconfig, calibration, prepare_fx):
-        """Static int8 for each direct child holding convolutions, traced on the inputs it really receives."""
-        children = {name: child for name, child in model.named_children() if _has_conv(child)}
-        seen = {}
-        hooks = [child.register_forward_pre_hook(lambda mod, args, name=name: seen.setdefault(name, args))
-                 for name, child in children.items()]
-        with torch.inference_mode():
-            model(*calibration[0])
-        for hook in hooks:
-            hook.remove()
-        parts = {}
-        for name, child in children.items():
-            if name in seen:
-                parts[name] = prepare_fx(child, qconfig, example_inputs=seen[name])
-                setattr(model, name, parts[name])
-        return parts
 
     # ---- inference -------------------------------------------------------------------------------------------
     def stage(self, rows):
@@ -191,6 +146,8 @@ class PyTorchBackend(Backend):
         info: Dict[str, Any] = {**super().describe(), "device": str(self.device),
                                 "precision_ran": self.precision_ran, "channels_last": self.channels_last,
                                 "notes": list(self.notes)}
+        if self.quantization:
+            info["quantization"] = self.quantization
         if self.device.type == "cuda":
             info["device_name"] = torch.cuda.get_device_name(self.device)
         return info

@@ -24,6 +24,14 @@ from ..catalogue import BenchmarkSpec
 
 Arrays = Dict[str, np.ndarray]   # named arrays: the dataset on disk, or samples in RAM
 
+# The calibration split: samples CALIBRATION_INDEX + j of the dataset's own generator and seed. A dataset holds
+# samples 0..count-1 (count < 2**31), so no evaluated sample is ever among them, as MLPerf's calibration lists
+# are disjoint from the validation sets.
+CALIBRATION_INDEX = 2 ** 40
+# A decision of the fp32 stand-in (a class, an answer span, a greedy token) must win by at least this share of
+# the spread (standard deviation) of the scores it was chosen from; a sample with a closer call is regenerated.
+MIN_MARGIN = 0.05
+
 
 @dataclass
 class Encoded:
@@ -115,6 +123,25 @@ class Benchmark(abc.ABC):
     def calibration_batches(self, rows: Arrays, batch_size: int, count: int) -> List[Tuple[torch.Tensor, ...]]:
         """A few real input batches of the first `count` (loaded) samples: warm-up and int8 ranges."""
         return [self.collate(rows, range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]
+
+    # ---- the calibration split (int8 ranges) -----------------------------------------------------------------
+    calibration_count = 64    # samples (MLPerf's lists: 500 ImageNet / OpenImages images, 100 SQuAD, 1000 CNN-DM)
+
+    def calibration_rows(self, seed: int, indices: np.ndarray) -> Arrays:
+        """Model inputs (numpy) of samples `indices` of the generator with `seed`, without ground truth."""
+        raise NotImplementedError
+
+    def calibration_split(self, seed: int, batch_size: int) -> Tuple[List[Tuple[torch.Tensor, ...]], Dict]:
+        """Input batches of the calibration split, and what it is (for results.json)."""
+        n = self.calibration_count
+        rows = self.calibration_rows(seed, CALIBRATION_INDEX + np.arange(n))
+        return self.calibration_batches(rows, batch_size, n), self.calibration_info(seed)
+
+    def calibration_info(self, seed: int) -> Dict:
+        n = self.calibration_count
+        return {"samples": n, "seed": seed, "indices": f"{CALIBRATION_INDEX}..{CALIBRATION_INDEX + n - 1}",
+                "disjoint_from_evaluated": True,
+                "source": "the dataset's generator and seed at indices no dataset reaches (evaluated: 0..count-1)"}
 
     def encode(self, output: torch.Tensor, indices: Sequence[int]) -> Encoded:
         """Response tensor of a batch (on the host) -> the official response bytes of each sample."""

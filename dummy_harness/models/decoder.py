@@ -107,6 +107,20 @@ class DecoderLM(nn.Module):
             x = x + block.ff2(nn.functional.gelu(block.ff1(block.norm2(x))))
         return torch.addmm(self.head_bias, self.norm(x[:, -1]), self.head_weight).float()
 
+    def final_hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Normalised final hidden states of every position of one sequence [1, T] (no cache): what the
+        vocabulary projection reads, for fitting it."""
+        t = tokens.shape[1]
+        x = self.embed(tokens) + self.positions(torch.arange(t, device=tokens.device))[None]
+        mask = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
+        heads, head_dim = self.size.heads, self.size.hidden // self.size.heads
+        for block in self.blocks:
+            q, k, v = block.qkv(block.norm1(x)).view(1, t, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+            a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            x = x + block.out(a.transpose(1, 2).reshape(1, t, -1))
+            x = x + block.ff2(nn.functional.gelu(block.ff1(block.norm2(x))))
+        return self.norm(x)[0]
+
     def forward(self, tokens: torch.Tensor, slots: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
         """The two best next tokens per row, int64 [B, 2]."""
         logits = self.next_logits(tokens, slots, starts)
@@ -147,6 +161,25 @@ def init_weights(model: DecoderLM, seed: int) -> None:
                 p.normal_(0.0, std, generator=gen)
             elif name.endswith("bias"):
                 p.zero_()
+
+
+def fit_head(model: DecoderLM, sequences: List[np.ndarray], words: np.ndarray, successor: np.ndarray,
+             scale: float) -> None:
+    """A stand-in for training the vocabulary projection on a language where word words[i] is usually followed
+    by successor[i]: ridge regression of the successor (one-hot over `words`) on the final hidden states of
+    training sequences, added to the random projection of those words' columns, scaled to `scale` per weight."""
+    column = np.full(model.size.vocab, -1, np.int64)
+    column[words] = np.arange(len(words))
+    states, targets = [], []
+    with torch.inference_mode():
+        for seq in sequences:
+            states.append(model.final_hidden(torch.from_numpy(seq[None].astype(np.int64))))
+            targets.append(torch.from_numpy(column[successor[column[seq]]]))
+    h, y = torch.cat(states), torch.cat(targets)
+    hty = torch.zeros(h.shape[1], len(words)).index_add_(1, y, h.T)
+    fitted = torch.linalg.solve(h.T @ h + torch.eye(h.shape[1]), hty)
+    with torch.no_grad():
+        model.head_weight[:, torch.from_numpy(words)] += scale * fitted / fitted.std()
 
 
 def calibrate_eos(model: DecoderLM, prompts: List[np.ndarray], rate: float, steps: int = 16) -> None:

@@ -1,7 +1,12 @@
 """What gptj and llama2-70b share: synthetic prompts, ground-truth continuations, ROUGE scoring.
 
+The synthetic language: WORDS words of the vocabulary, each with a successor that usually follows it; a prompt
+is a walk that follows the successor with probability FOLLOW and otherwise jumps to a random word. The stand-in's
+vocabulary projection is fitted to predict the successor from its hidden states (decoder.fit_head), as training
+fits an LM to its corpus, so it decides most tokens by a clear margin, as a trained LM does.
 Ground truth is the fp32 stand-in's own greedy continuation of each prompt (see decoder.generate_reference);
-prompts whose continuation has a near-tie at any step are regenerated, so batch composition cannot flip a token.
+prompts whose continuation has a near-tie at any step (a margin under base.MIN_MARGIN of the logits' spread)
+are regenerated, so neither batch composition nor rounding decides a token.
 Texts for ROUGE are the token ids written as words ("w123"), scored with the rouge-score package as the
 official evaluation scripts do (use_stemmer=True, F-measure, mean x 100). There are no sentences, so
 rougeLsum equals rougeL.
@@ -14,11 +19,14 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import torch
 
-from .base import Arrays, Benchmark
-from .decoder import DecoderLM, DecoderSize, calibrate_eos, generate_reference, init_weights
+from .base import CALIBRATION_INDEX, MIN_MARGIN, Arrays, Benchmark
+from .decoder import DecoderLM, DecoderSize, calibrate_eos, fit_head, generate_reference, init_weights
 
-MIN_MARGIN = 1e-3
 EOS_RATE = 0.04       # per step: mean generated length ~25 tokens when the limit allows
+WORDS = 128           # words of the synthetic language (the 64-wide stand-in fits its successors: ridge
+FOLLOW = 0.5          # chance that a prompt's next word is the successor of the last one
+HEAD_SCALE = 0.5      # per-weight scale of the fitted part of the vocabulary projection
+TRAINING_SEED = 2**31 - 2     # training sequences of the fitted projection: a seed no dataset uses by default
 
 
 class LLMBenchmark(Benchmark):
@@ -46,17 +54,34 @@ class LLMBenchmark(Benchmark):
     def build_model(self) -> DecoderLM:
         model = DecoderLM(self.decoder_size, self.eos_id)
         init_weights(model, self.weight_seed)
+        words, successor = self.language()
+        training = [self.walk(TRAINING_SEED, i, self.decoder_size.max_len) for i in range(32)]
+        fit_head(model, training, words, successor, HEAD_SCALE)
         calibrate_eos(model, [self.synthetic_prompt(2**31 - 1, i) for i in range(32)], EOS_RATE)
         return model.eval()
 
     # ---- data --------------------------------------------------------------------------------------------------
+    def language(self):
+        """(words, successor): successor[i] usually follows words[i]; never EOS nor the first 100 ids."""
+        rng = np.random.default_rng([self.weight_seed, WORDS])
+        ids = np.arange(100, self.decoder_size.vocab)
+        words = rng.choice(ids[ids != self.eos_id], WORDS, replace=False)
+        return words, rng.permutation(words)
+
+    def walk(self, seed: int, index: int, length: int, attempt: int = 0, rng=None) -> np.ndarray:
+        words, successor = self.language()
+        rng = rng or np.random.default_rng([seed, index, attempt, length])
+        position = {int(w): i for i, w in enumerate(words)}
+        out = [int(rng.choice(words))]
+        for _ in range(length - 1):
+            out.append(int(successor[position[out[-1]]]) if rng.random() < FOLLOW else int(rng.choice(words)))
+        return np.asarray(out, np.int32)
+
     def synthetic_prompt(self, seed: int, index: int, attempt: int = 0) -> np.ndarray:
         s = self.decoder_size
         rng = np.random.default_rng([seed, index, attempt, s.max_prompt])
         length = int(np.clip(rng.lognormal(np.log(s.mean_prompt), 0.5), s.min_prompt, s.max_prompt))
-        tokens = rng.integers(100, s.vocab, size=length).astype(np.int32)
-        tokens[tokens == self.eos_id] = 100
-        return tokens
+        return self.walk(seed, index, length, attempt, rng)
 
     def generate(self, model: DecoderLM, count: int, seed: int) -> Arrays:
         s = self.decoder_size
@@ -81,9 +106,26 @@ class LLMBenchmark(Benchmark):
         return rows["prompts"][index, :int(rows["prompt_lengths"][index])]
 
     def calibration_batches(self, rows: Arrays, batch_size: int, count: int) -> List[Tuple[torch.Tensor, ...]]:
-        """Prefill calls of a few prompts (warm-up; int8 dynamic quantization needs no ranges)."""
+        """Prefill calls of a few prompts (warm-up)."""
         return [(torch.from_numpy(self.prompt(rows, i)[None].astype(np.int64)), torch.tensor([0]), torch.tensor([0]))
                 for i in range(min(count, 2))]
+
+    calibration_count = 32
+
+    def calibration_rows(self, seed: int, indices: np.ndarray) -> Arrays:
+        s = self.decoder_size
+        prompts = np.zeros((len(indices), s.max_prompt), np.int32)
+        lengths = np.zeros(len(indices), np.int32)
+        for j, i in enumerate(indices):
+            prompt = self.synthetic_prompt(seed, int(i))
+            prompts[j, :len(prompt)], lengths[j] = prompt, len(prompt)
+        return {"prompts": prompts, "prompt_lengths": lengths}
+
+    def calibration_split(self, seed: int, batch_size: int):
+        """Prefill calls of every calibration prompt: int8 ranges of the activations of each prompt token."""
+        rows = self.calibration_rows(seed, CALIBRATION_INDEX + np.arange(self.calibration_count))
+        return [(torch.from_numpy(self.prompt(rows, i)[None].astype(np.int64)), torch.tensor([0]), torch.tensor([0]))
+                for i in range(self.calibration_count)], self.calibration_info(seed)
 
     # ---- accuracy ----------------------------------------------------------------------------------------------
     def decode(self, hex_data: str) -> np.ndarray:

@@ -199,6 +199,9 @@ class ResNet50(Benchmark):
             raise RuntimeError(f"could not generate unambiguous images for samples {pending[:5].tolist()}")
         return {"inputs": inputs, "labels": labels}
 
+    def calibration_rows(self, seed: int, indices: np.ndarray) -> Arrays:
+        return {"inputs": np.stack([synthetic_image(seed, int(i)) for i in indices])}
+
     def write_extras(self, folder: str, arrays: Arrays) -> None:
         # The official accuracy-imagenet.py reads `<file> <label>` per line, line number = sample index.
         with open(f"{folder}/val_map.txt", "w") as f:
