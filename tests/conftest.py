@@ -314,3 +314,43 @@ def only_run_dir(base: Path, scenario: str, mode: str = "performance") -> Path:
     found: List[Path] = list(base.glob(f"*/*/{scenario.lower()}/{leaf}"))
     assert len(found) == 1, f"expected one run folder under {base}, found {found}"
     return found[0]
+
+
+# ---- a stand-in docker client (tests of the generated Dockerfile and `docker run`, no daemon) ----------------------
+FAKE_DOCKER = """#!/bin/sh
+# Stand-in docker client: logs each call (one argument a line), no daemon needed.
+{ echo "== docker"; for a in "$@"; do echo "$a"; done; } >> "$FAKE_DOCKER_LOG"
+case "$1" in
+  --version) echo "Docker version 27.0.0, build fake" ;;
+  images) echo "0123456789ab" ;;
+esac
+exit 0
+"""
+
+
+def fake_docker_env(base: Path) -> Dict[str, str]:
+    """This environment with a stand-in `docker` first on PATH that logs every call to base/docker.log."""
+    import stat
+
+    fake_bin = base / "bin"
+    fake_bin.mkdir()
+    docker = fake_bin / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(docker.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    env = dict(os.environ)
+    env["PATH"] = f"{fake_bin}{os.pathsep}{env.get('PATH', '')}"
+    env["FAKE_DOCKER_LOG"] = str(base / "docker.log")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_lines(lines: List[str]) -> List[str]:
+    """The commands of a Dockerfile's RUN lines."""
+    return [line[len("RUN "):].strip() for line in lines if line.startswith("RUN ")]
+
+
+def index_of(runs: List[str], pattern: str) -> int:
+    """Where the one RUN command matching `pattern` stands."""
+    found = [i for i, cmd in enumerate(runs) if re.search(pattern, cmd)]
+    assert len(found) == 1, f"{pattern!r} in {found} of:\n" + "\n".join(runs)
+    return found[0]

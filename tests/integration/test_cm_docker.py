@@ -5,10 +5,8 @@ The Dockerfile is only written and read. `cm docker script` runs against a stand
 both as saved (--docker_save_script) and as the argv the client got. These tests use their own CM_REPOS: the
 cached `get,docker` points at the stand-in and must not leak into the other tests.
 """
-import os
 import re
 import shlex
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Dict, List
 import pytest
 import yaml
 
+from conftest import fake_docker_env, index_of, run_lines
 from dummy_harness import cm_repo
 
 pytestmark = pytest.mark.cm
@@ -30,30 +29,12 @@ DOCKERFILE = "dockerfiles/ubuntu_24.04.Dockerfile"
 IMAGE_REPO = "$HOME/CM/repos/mlcommons@mlperf-automations"
 IMAGE_SCRIPT = f"{IMAGE_REPO}/script/{cm_repo.SCRIPT_ALIAS}"
 
-FAKE_DOCKER = """#!/bin/sh
-# Stand-in docker client: logs each call (one argument a line), no daemon needed.
-{ echo "== docker"; for a in "$@"; do echo "$a"; done; } >> "$FAKE_DOCKER_LOG"
-case "$1" in
-  --version) echo "Docker version 27.0.0, build fake" ;;
-  images) echo "0123456789ab" ;;
-esac
-exit 0
-"""
-
 
 @pytest.fixture(scope="module")
 def docker_env(tmp_path_factory) -> Dict[str, str]:
     base = tmp_path_factory.mktemp("cm-docker")
-    fake_bin = base / "bin"
-    fake_bin.mkdir()
-    docker = fake_bin / "docker"
-    docker.write_text(FAKE_DOCKER)
-    docker.chmod(docker.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    env = dict(os.environ)
+    env = fake_docker_env(base)
     env["CM_REPOS"] = str(base / "CM")
-    env["PATH"] = f"{fake_bin}{os.pathsep}{env.get('PATH', '')}"
-    env["FAKE_DOCKER_LOG"] = str(base / "docker.log")
-    env["PYTHONUNBUFFERED"] = "1"
     # The script CM finds by its tag is this checkout's (registered with CM only: MLCFlow has its own test).
     subprocess.run([sys.executable, "-m", "dummy_harness.cm_repo", "--tool=cm"], env=env, cwd=ROOT, check=True,
                    stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
@@ -77,16 +58,6 @@ def dockerfile(env: Dict[str, str], tmp_path: Path, tags: str, *flags: str) -> L
     path = docker_path / DOCKERFILE
     assert path.is_file(), sorted(str(p) for p in docker_path.rglob("*"))
     return path.read_text().splitlines()
-
-
-def run_lines(lines: List[str]) -> List[str]:
-    return [line[len("RUN "):].strip() for line in lines if line.startswith("RUN ")]
-
-
-def index_of(runs: List[str], pattern: str) -> int:
-    found = [i for i, cmd in enumerate(runs) if re.search(pattern, cmd)]
-    assert len(found) == 1, f"{pattern!r} in {found} of:\n" + "\n".join(runs)
-    return found[0]
 
 
 def final_run(runs: List[str]) -> List[str]:

@@ -8,10 +8,8 @@ the tests skip, saying why, where the copy of mlperf-automations lacks them. The
 get,docker points at the stand-in) and register a clean export of this checkout, which MLCFlow also copies into the
 image and changes into (leaving a tmp-state.json there).
 """
-import os
 import re
 import shlex
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import ROOT, mlc_unavailable, mlperf_automations
+from conftest import ROOT, fake_docker_env, index_of, mlc_unavailable, mlperf_automations, run_lines
 from dummy_harness import cm_repo
 
 pytestmark = pytest.mark.cm
@@ -30,16 +28,6 @@ DOCKER_SCRIPTS = ("build-dockerfile", "get-docker", "run-docker-container", "bui
 # Where the generator puts the mlc_repo_path copy (the export's `repo`) in the image, and this script inside it.
 IMAGE_REPO = "$HOME/MLC/repos/repo"
 IMAGE_SCRIPT = f"{IMAGE_REPO}/script/{cm_repo.SCRIPT_ALIAS}"
-
-FAKE_DOCKER = """#!/bin/sh
-# Stand-in docker client: logs each call (one argument a line), no daemon needed.
-{ echo "== docker"; for a in "$@"; do echo "$a"; done; } >> "$FAKE_DOCKER_LOG"
-case "$1" in
-  --version) echo "Docker version 27.0.0, build fake" ;;
-  images) echo "0123456789ab" ;;
-esac
-exit 0
-"""
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +40,8 @@ def mlc_docker_env(tmp_path_factory) -> Dict[str, str]:
         pytest.skip(f"the copy of mlperf-automations at {mlperf_automations()} lacks the docker scripts "
                     f"{', '.join(missing)} (online: mlc pull repo mlcommons@mlperf-automations)")
     base = tmp_path_factory.mktemp("mlc-docker")
-    fake_bin = base / "bin"
-    fake_bin.mkdir()
-    docker = fake_bin / "docker"
-    docker.write_text(FAKE_DOCKER)
-    docker.chmod(docker.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    env = dict(os.environ)
+    env = fake_docker_env(base)
     env["MLC_REPOS"] = str(base / "MLC" / "repos")
-    env["PATH"] = f"{fake_bin}{os.pathsep}{env.get('PATH', '')}"
-    env["FAKE_DOCKER_LOG"] = str(base / "docker.log")
-    env["PYTHONUNBUFFERED"] = "1"
     # The clean export users make (`python -m dummy_harness.cm_repo --export DIR`): registered, so that the script
     # MLCFlow finds by its tag is this checkout's, and handed to the generator as the repo to copy.
     export = cm_repo.export_for_docker(str(base / "docker-export"))
@@ -90,16 +70,6 @@ def mlc_docker(env: Dict[str, str], tmp_path: Path, tags: str, *flags: str):
     runs = [argv for argv in calls if argv[:1] == ["run"]]
     assert len(runs) == 1, calls
     return path.read_text().splitlines(), runs[0]
-
-
-def run_lines(lines: List[str]) -> List[str]:
-    return [line[len("RUN "):].strip() for line in lines if line.startswith("RUN ")]
-
-
-def index_of(runs: List[str], pattern: str) -> int:
-    found = [i for i, cmd in enumerate(runs) if re.search(pattern, cmd)]
-    assert len(found) == 1, f"{pattern!r} in {found} of:\n" + "\n".join(runs)
-    return found[0]
 
 
 def test_dockerfile_copies_this_script_installs_it_and_runs_it_by_its_unique_tag(mlc_docker_env, tmp_path):
