@@ -16,7 +16,7 @@ SHORT_RUN_ERRORS = {
     "duration": re.compile(r"Test duration less than 600s in user config"),
     "sample count": re.compile(r"performance_sample_count, found \d+, needs to be >= \d+"),
     "samples per query": re.compile(r"Required minimum samples per query not met by user config"),
-    "query count": re.compile(r"Minimum number of queries not met by user config"),
+    "query count": re.compile(r"Required minimum Query Count not met by user config"),
     # the consequences of the above: the run folder "has issues", so the benchmark has no result
     "performance run": re.compile(r"/performance/run_1 has issues$"),
     "no result": re.compile(r"^NoResults "),

@@ -144,6 +144,10 @@ def test_the_checker_log_is_read_into_errors_and_its_summary():
     # A short run explains five of them; a wrong seed is never a run-length matter.
     assert [e for e in result.unexpected_errors(short_run=True)] == [result.errors[-1]]
     assert result.unexpected_errors(short_run=False) == result.errors
+    # The latency scenarios' short-run error, as checker v5.0 words it (submission_checker.py line 1535).
+    server = checker.parse_log("[2026-11-29 21:26:50,078 submission_checker.py:1535 ERROR] x/mlperf_log_detail.txt "
+                               "Required minimum Query Count not met by user config, Expected=270336, Found=2000\n")
+    assert server.errors and server.unexpected_errors(short_run=True) == []
     assert checker.parse_log("[2026-11-29 21:26:50,078 submission_checker.py:3305 INFO] SUMMARY: submission "
                              "looks OK\n").passed
 
