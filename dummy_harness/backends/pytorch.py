@@ -80,6 +80,12 @@ class PyTorchBackend(Backend):
         self.model = model.to(self.device)
         for batch in calibration[:2]:       # warm-up: allocator, kernel selection
             self.predict(batch)
+        if self.device.type == "cuda" and calibration:
+            # Every batch size the SUT may form, once: on an H200 the first batch of each new size took 40-80 ms
+            # (kernel selection, lazy module loading) against 1-3 ms after, enough to fail a Server latency bound.
+            first = calibration[0]
+            for size in range(1, first[0].shape[0]):
+                self.predict(tuple(x[:size] for x in first))
 
     def _runs(self, model: torch.nn.Module, dtype: torch.dtype, calibration) -> bool:
         try:
