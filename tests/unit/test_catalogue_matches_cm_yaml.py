@@ -6,7 +6,7 @@ import yaml
 
 from dummy_harness import catalogue
 from dummy_harness.cm_env import ENV_TO_OPTION
-from dummy_harness.config import OPTION_NAMES
+from dummy_harness.options import OPTION_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())

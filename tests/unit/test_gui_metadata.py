@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dummy_harness import catalogue, config
+from dummy_harness import catalogue, options as config
 from dummy_harness.submission import rounds
 from dummy_harness.cm_env import ENV_TO_OPTION
 from dummy_harness.config import ConfigError, parse_options
