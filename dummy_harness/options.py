@@ -212,7 +212,7 @@ class Option:
         out = self.help
         if choices and self.choices:
             out += f"; one of: {', '.join(self.choices)}"
-        if self.default not in (None, "", False):
+        if self.default is not None and self.default is not False and self.default != "":   # 0 is a default
             out += f" (default {self.default})"
         return out
 
@@ -240,9 +240,9 @@ OPTIONS: Tuple[Option, ...] = (
     Option("scenario", "CM_MLPERF_LOADGEN_SCENARIO", choice(SCENARIOS, _SCENARIO_ALIASES),
            "LoadGen scenario; beats the scenario variation", default="Offline", choices=SCENARIOS),
     Option("output_dir", "CM_MLPERF_OUTPUT_DIR", path,
-           "base folder of the results tree (default ./<run_style>_results)", default=""),
+           "base folder of the results tree (default ./test_results, named after the run style)", default=""),
     Option("run_style", "CM_MLPERF_RUN_STYLE", choice(RUN_STYLES), "test: short profile; fast: official durations "
-           "/ 5; valid: official durations (the default with --submission_dir)", default="test", choices=RUN_STYLES,
+           "/ 5; valid: official durations (--submission_dir's default)", default="test", choices=RUN_STYLES,
            gui_preselect=True),
     Option("model_size", "CM_MLPERF_DUMMY_MODEL_SIZE", text, "stand-in size: small (the default), medium (resnet50 "
            "only) or full (the benchmark's real dimensions)", default="", choices=MODEL_SIZES),
