@@ -55,8 +55,8 @@ def preprocess(i):
         return {'return': 1, 'error': error}
     cm_env, config, report, rundir = mods
 
-    if cfg.device == 'gpu':
-        reason = cm_env.cuda_check(sys.executable)
+    if cm_env.needs_availability_check(cfg):
+        reason = cm_env.availability_check(sys.executable, cfg.backend, cfg.device)
         if reason:
             return {'return': 1, 'error': reason}
 

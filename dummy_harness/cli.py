@@ -12,61 +12,22 @@ import argparse
 import sys
 from typing import List, Optional
 
-from . import catalogue
-from .config import MODES, OPTION_NAMES, PRECISIONS, RUN_STYLES, SCENARIOS, ConfigError, parse_options
-
-HELP = {
-    "model": f"benchmark: {', '.join(catalogue.CATALOGUE)} (default {catalogue.DEFAULT_MODEL})",
-    "scenario": f"LoadGen scenario: {', '.join(SCENARIOS)} (default Offline)",
-    "mode": f"{', '.join(MODES)} (default performance; all = accuracy then performance, two processes)",
-    "device": "cpu or gpu (cuda) (default cpu)",
-    "precision": f"{', '.join(PRECISIONS)} (default float32)",
-    "backend": "pytorch (default)",
-    "max_batchsize": "largest batch the SUT forms (default: the benchmark's; 1 in SingleStream)",
-    "count": "performance: queries of a test-style run (Offline: samples); accuracy: samples evaluated",
-    "performance_sample_count": "samples LoadGen keeps loaded (default: min(official, dataset size))",
-    "target_qps": "Offline/Server target QPS",
-    "offline_target_qps": "Offline target QPS (beats --target_qps)",
-    "server_target_qps": "Server target QPS (beats --target_qps)",
-    "target_latency": "SingleStream/MultiStream expected latency, ms",
-    "singlestream_target_latency": "SingleStream expected latency, ms (beats --target_latency)",
-    "multistream_target_latency": "MultiStream expected latency, ms (beats --target_latency)",
-    "user_conf": "a LoadGen user.conf used instead of the generated one",
-    "mlperf_conf": "a mlperf.conf used instead of the official one embedded in LoadGen",
-    "output_dir": "base folder of the results tree (default ./<run_style>_results)",
-    "run_style": f"{', '.join(RUN_STYLES)}: short test profile, official/5, official durations (default test)",
-    "model_size": "stand-in size, e.g. small (default) or full (the real dimensions)",
-    "dataset_size": "synthetic samples in the dataset (default: the benchmark's)",
-    "dataset_dir": "dataset cache folder (default ~/.cache/mlperf-dummy-harness/datasets)",
-    "hw_name": "hardware name used in the SUT name (default: host name)",
-    "threads": ("torch threads on the compute thread (default: all cores; Server all but one; Offline one "
-                "worker per core)"),
-    "seed": "dataset seed (default 0)",
-    "rerun": "run again even if a VALID result of the same configuration is stored",
-    "skip_preprocess": "never generate the dataset: fail if it is not cached",
-    "implementation_repo": "a repository holding dummy_harness_backend.py: its Backend replaces the built-in one",
-    "watchdog_s": "end the run when no response comes for this long (default: from the latency settings)",
-    "submission_dir": ("make an MLPerf submission there: accuracy, performance and compliance runs, the "
-                       "open-division tree, the official checker (needs --submitter)"),
-    "submitter": "organisation name of the submission (its folder name)",
-    "submission_round": "MLPerf round: its LoadGen seeds and checker version (default v5.0 with --submission_dir)",
-    "division": "submission division: open (closed is refused: the stand-ins are not the reference models)",
-    "inference_src": ("a checkout of mlcommons/inference: compliance audit.config files, verification scripts "
-                      "and the submission checker"),
-    "system_json": "a JSON file whose fields override the system description read off this machine",
-    "compliance_test": "run one compliance test (TEST01, TEST04, TEST06) with its official audit.config",
-}
-FLAGS = ("rerun", "skip_preprocess")
+from .config import ConfigError, parse_options
+from .options import OPTIONS
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """One --flag per option of options.py, with its help text; values are checked by parse_options."""
     parser = argparse.ArgumentParser(prog="dummy-harness", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in OPTION_NAMES:
-        if name in FLAGS:
-            parser.add_argument(f"--{name}", action="store_true", default=None, help=HELP[name])
+    for option in OPTIONS:
+        if not option.harness:
+            continue
+        help_text = option.describe(choices=True).replace("%", "%%")    # argparse formats help with %
+        if option.switch:
+            parser.add_argument(f"--{option.name}", action="store_true", default=None, help=help_text)
         else:
-            parser.add_argument(f"--{name}", default=None, metavar="V", help=HELP[name])
+            parser.add_argument(f"--{option.name}", default=None, metavar="V", help=help_text)
     return parser
 
 

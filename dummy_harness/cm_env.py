@@ -1,4 +1,5 @@
-"""CM env <-> the harness: the one table that maps CM env keys to harness options, and the command CM runs.
+"""CM env <-> the harness: CM env -> options (the table comes from options.py), the command CM runs, and the
+env and state a finished run exports.
 
 Used by the repository's customize.py; importable without torch, LoadGen or cmind.
 """
@@ -10,60 +11,16 @@ import shlex
 import subprocess
 from typing import Any, Dict, List, Mapping, Optional
 
-from . import catalogue
+from . import backends, catalogue
 from .config import ConfigError, RunConfig, parse_options
-
-# CM env key -> harness option. Keys set by the CM variations first, then the script's input_mapping.
-ENV_TO_OPTION: Dict[str, str] = {
-    "CM_MODEL": "model",
-    "CM_MLPERF_DEVICE": "device",
-    "CM_MLPERF_MODEL_PRECISION": "precision",
-    "CM_MLPERF_BACKEND": "backend",
-    "CM_MLPERF_LOADGEN_SCENARIO": "scenario",
-    "CM_MLPERF_LOADGEN_MODE": "mode",
-    "CM_MLPERF_LOADGEN_MAX_BATCHSIZE": "max_batchsize",
-    "CM_MLPERF_LOADGEN_QUERY_COUNT": "count",
-    "CM_MLPERF_LOADGEN_PERFORMANCE_SAMPLE_COUNT": "performance_sample_count",
-    "CM_MLPERF_LOADGEN_TARGET_QPS": "target_qps",
-    "CM_MLPERF_LOADGEN_OFFLINE_TARGET_QPS": "offline_target_qps",
-    "CM_MLPERF_LOADGEN_SERVER_TARGET_QPS": "server_target_qps",
-    "CM_MLPERF_LOADGEN_TARGET_LATENCY": "target_latency",
-    "CM_MLPERF_LOADGEN_SINGLESTREAM_TARGET_LATENCY": "singlestream_target_latency",
-    "CM_MLPERF_LOADGEN_MULTISTREAM_TARGET_LATENCY": "multistream_target_latency",
-    "CM_MLPERF_USER_CONF": "user_conf",
-    "CM_MLPERF_CONF": "mlperf_conf",
-    "CM_MLPERF_OUTPUT_DIR": "output_dir",
-    "CM_MLPERF_RUN_STYLE": "run_style",
-    "CM_MLPERF_DUMMY_MODEL_SIZE": "model_size",
-    "CM_MLPERF_DUMMY_DATASET_SIZE": "dataset_size",
-    "CM_MLPERF_DUMMY_DATASET_DIR": "dataset_dir",
-    "CM_MLPERF_DUMMY_THREADS": "threads",
-    "CM_MLPERF_DUMMY_SEED": "seed",
-    "CM_MLPERF_DUMMY_WATCHDOG_S": "watchdog_s",
-    "CM_HW_NAME": "hw_name",
-    "CM_RERUN": "rerun",
-    "CM_SKIP_PREPROCESS_DATASET": "skip_preprocess",
-    # filled by the get,git,repo dep when --results_repo is given
-    "CM_MLPERF_INFERENCE_IMPLEMENTATION_REPO": "implementation_repo",
-    # MLPerf submission; CM_MLPERF_INFERENCE_SOURCE is also what the online get,mlcommons,inference,src exports
-    "CM_MLPERF_INFERENCE_SUBMISSION_DIR": "submission_dir",
-    "CM_MLPERF_SUBMITTER": "submitter",
-    "CM_MLPERF_SUBMISSION_DIVISION": "division",
-    "CM_MLPERF_SUBMISSION_ROUND": "submission_round",
-    "CM_MLPERF_INFERENCE_SOURCE": "inference_src",
-    "CM_MLPERF_DUMMY_SYSTEM_JSON": "system_json",
-    "CM_MLPERF_LOADGEN_COMPLIANCE_TEST": "compliance_test",
-}
+from .options import BY_NAME, ENV_TO_OPTION, PASSTHROUGH  # noqa: F401 (ENV_TO_OPTION: the table CM env is read by)
 
 # Variation groups whose absence (e.g. `_-cpu` removed the default) leaves the run undefined.
 REQUIRED = {
-    "CM_MODEL": "model variation (_resnet50, _retinanet, _bert-99, ...)",
-    "CM_MLPERF_DEVICE": "device variation (_cpu or _cuda)",
-    "CM_MLPERF_BACKEND": "backend variation (_pytorch)",
+    BY_NAME["model"].env: "model variation (_resnet50, _retinanet, _bert-99, ...)",
+    BY_NAME["device"].env: "device variation (_cpu or _cuda)",
+    BY_NAME["backend"].env: f"backend variation ({', '.join('_' + name for name in backends.REGISTRY)})",
 }
-# Flags the harness does not read itself but CM passes to deps (and so through bash): refused unless plain.
-PASSTHROUGH = {"CM_MLPERF_INFERENCE_RESULTS_REPO": "results_repo"}
-_PLAIN_URL = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
 
 # Characters that the CM runner's `export K="V"` + `eval` would reinterpret.
 _SHELL_ACTIVE = re.compile(r"[\"$`\\\n\r']")
@@ -77,11 +34,11 @@ def options_from_env(env: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def check_passthrough(env: Mapping[str, Any]) -> None:
-    for key, flag in PASSTHROUGH.items():
-        value = str(env.get(key, ""))
-        if value and not _PLAIN_URL.fullmatch(value):
-            raise ConfigError(f"--{flag}={value!r} is not a plain URL or path; use letters, digits and . _ / : @ % "
-                              "+ = , ~ -")
+    """Flags the harness does not read itself but CM passes to deps (and so through bash): refused unless plain."""
+    for option in PASSTHROUGH:
+        value = env.get(option.env, "")
+        if str(value):
+            option.parse(option.name, value)
 
 
 def config_from_env(env: Mapping[str, Any]) -> RunConfig:
@@ -98,18 +55,23 @@ def render_command(cfg: RunConfig, python: str) -> str:
     return command
 
 
-def cuda_check(python: str) -> Optional[str]:
-    """Ask the harness's interpreter whether CUDA is usable (only for _cuda: importing torch costs a second)."""
-    probe = ("from dummy_harness.backends.pytorch import cuda_unavailable_reason as r; "
-             "print(r() or 'ok')")
+def availability_check(python: str, backend: str, device: str) -> Optional[str]:
+    """Ask the harness's interpreter whether this machine can run `backend` on `device` (the backend's own
+    check: runtime installed, GPU seen). A subprocess, because importing torch here would cost CM a second."""
+    probe = f"from dummy_harness.backends import probe; probe({backend!r}, {device!r})"
     try:
         out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"could not check CUDA with {python}: {exc}"
-    line = (out.stdout.strip().splitlines() or [""])[-1]
+        return f"could not check the {backend} backend with {python}: {exc}"
     if out.returncode != 0:
-        return f"could not check CUDA with {python}: {(out.stderr.strip().splitlines() or ['?'])[-1]}"
-    return None if line == "ok" else line
+        return (f"could not check the {backend} backend with {python}: "
+                f"{(out.stderr.strip().splitlines() or ['?'])[-1]}")
+    return (out.stdout.strip().splitlines() or [""])[-1] or None
+
+
+def needs_availability_check(cfg: RunConfig) -> bool:
+    """Only where something may be missing: a GPU, or a runtime that is not installed with the project."""
+    return cfg.device == "gpu" or bool(backends.REGISTRY[cfg.backend].requirement)
 
 
 def env_from_results(cfg: RunConfig, results: Mapping[str, Any]) -> Dict[str, str]:

@@ -146,11 +146,9 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         raise RunError(str(exc)) from None
     if cfg.implementation_repo and not backend.plugin:
         log(f"No {backend_registry.PLUGIN_FILE} in {cfg.implementation_repo}: using the built-in {cfg.backend} backend")
-    if cfg.device == "gpu":
-        from .backends.pytorch import cuda_unavailable_reason
-        reason = cuda_unavailable_reason()
-        if reason:
-            raise RunError(reason)
+    reason = type(backend).unavailable_reason(cfg.device)
+    if reason:
+        raise RunError(reason)
     model = bench.build_model()
     try:
         dataset = open_dataset(bench, model, cfg.samples, cfg.seed, cfg.dataset_dir,

@@ -7,7 +7,7 @@ responses and timing live in `dummy_harness.loadgen`.
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
@@ -32,6 +32,13 @@ class Backend(abc.ABC):
     plugin: str = ""      # path of the plug-in file this backend came from, if any
     reads_inputs = True   # False: predict() only needs the batch size (inputs[0].shape[0])
     in_flight = 1         # batches the SUT may submit before it collects the first (device pipelines)
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> Optional[str]:
+        """None when this machine can run this runtime on `device` ("cpu"|"gpu"), else a one-line reason (the
+        runtime is a CPU-only build, no GPU is seen, ...). Asked once before the model is built; what the
+        backend runs at all (devices, precisions) is declared in its REGISTRY entry instead."""
+        return None
 
     @property
     @abc.abstractmethod

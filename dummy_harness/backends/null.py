@@ -5,11 +5,12 @@ latency with no model behind them). Its answers are not the model's: accuracy ru
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
 from .base import Backend
+from .pytorch import cuda_unavailable_reason
 
 
 class NullBackend(Backend):
@@ -19,6 +20,11 @@ class NullBackend(Backend):
     def __init__(self) -> None:
         self.sample_shape: Tuple[int, ...] = ()
         self.dtype = torch.float32
+
+    @classmethod
+    def unavailable_reason(cls, device: str) -> Optional[str]:
+        # No compute, but a run named after a GPU must have one: the same check as the torch it answers with.
+        return cuda_unavailable_reason() if device == "gpu" else None
 
     @property
     def version(self) -> str:

@@ -44,6 +44,10 @@ class PyTorchBackend(Backend):
         self._next_stream = 0
         self.notes: list = []
 
+    @classmethod
+    def unavailable_reason(cls, device: str) -> Optional[str]:
+        return cuda_unavailable_reason() if device == "gpu" else None
+
     @property
     def version(self) -> str:
         return torch.__version__

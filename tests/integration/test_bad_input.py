@@ -30,6 +30,8 @@ BAD = [
     ("_resnet50", ["--performance_sample_count=100000"], "--performance_sample_count=100000 is larger than the"),
     ("_resnet50", ["--user_conf=/nonexistent/user.conf"], "does not exist"),
     ("_resnet50 _cuda _uint8", [], "uint8 runs on the CPU only"),
+    ("_gptj-99 _onnxruntime", [], "the onnxruntime backend runs the fixed-compute benchmarks only; gptj-99 "
+                                  "generates token by token: use _pytorch"),
 ]
 
 
@@ -80,6 +82,15 @@ def test_shell_syntax_in_flags_is_never_executed(script, entry, tmp_path, flag, 
     if entry in ("cmr", "mlcr"):
         assert not r.ran_dependency, r.output[-2000:]     # refused in predeps, before detect,os
     assert not (tmp_path / "PWNED").exists() and not os.path.exists("PWNED")
+
+
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_a_combination_the_backend_does_not_run_is_refused_before_any_dependency(script, tmp_path):
+    # What the backend runs is declared in its registry entry, so the refusal needs neither its runtime nor deps.
+    r = script(f"{TAGS} _gptj-99 _onnxruntime", "--quiet", f"--output_dir={tmp_path / 'out'}")
+    assert r.returncode != 0 and "the onnxruntime backend runs the fixed-compute benchmarks only" in r.error
+    assert "\n" not in r.error and "Traceback" not in r.output
+    assert not r.ran_dependency, r.output[-2000:]
 
 
 @pytest.mark.parametrize("entry", ["cmr", "mlcr"])

@@ -6,7 +6,7 @@ import yaml
 
 from dummy_harness import catalogue
 from dummy_harness.cm_env import ENV_TO_OPTION
-from dummy_harness.config import OPTION_NAMES
+from dummy_harness.options import OPTION_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
@@ -75,3 +75,12 @@ def test_online_deps_are_behind_a_switch():
     for dep in META["deps"]:
         if dep["tags"] not in offline:
             assert "enable_if_env" in dep, f"{dep['tags']} would run on every call"
+
+
+def test_backend_variations_are_the_registry():
+    from dummy_harness import backends
+    backend_variations = variations_of("backend")
+    assert list(backend_variations) == list(backends.REGISTRY)
+    for name, v in backend_variations.items():
+        assert v["env"]["CM_MLPERF_BACKEND"] == name
+    assert [n for n, v in backend_variations.items() if v.get("default")] == [backends.DEFAULT]

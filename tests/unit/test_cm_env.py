@@ -1,9 +1,11 @@
 """The CM env -> configuration table and the command CM runs."""
 import shlex
+import sys
 
 import pytest
 
-from dummy_harness.cm_env import config_from_env, options_from_env, render_command
+from dummy_harness.cm_env import (availability_check, config_from_env, needs_availability_check, options_from_env,
+                                  render_command)
 from dummy_harness.config import ConfigError
 
 BASE = {"CM_MODEL": "resnet50", "CM_MLPERF_DEVICE": "cpu", "CM_MLPERF_BACKEND": "pytorch"}
@@ -41,3 +43,39 @@ def test_an_interpreter_path_with_shell_syntax_is_refused():
     cfg = config_from_env(BASE)
     with pytest.raises(ConfigError):
         render_command(cfg, "/opt/py$(id)/python")
+
+
+def test_the_backend_variation_message_names_every_backend():
+    from dummy_harness import backends
+    with pytest.raises(ConfigError) as err:
+        options_from_env({k: v for k, v in BASE.items() if k != "CM_MLPERF_BACKEND"})
+    assert all(f"_{name}" in str(err.value) for name in backends.REGISTRY)
+
+
+def test_availability_is_asked_only_where_something_may_be_missing():
+    assert not needs_availability_check(config_from_env(BASE))
+    assert needs_availability_check(config_from_env({**BASE, "CM_MLPERF_DEVICE": "gpu"}))
+    assert needs_availability_check(config_from_env({**BASE, "CM_MLPERF_BACKEND": "onnxruntime"}))
+
+
+def test_the_availability_probe_gives_the_backends_own_answer():
+    # Through the harness's interpreter, as customize.py asks it: the same answer as the backend in process.
+    from dummy_harness.backends.pytorch import PyTorchBackend
+    assert availability_check(sys.executable, "pytorch", "cpu") is None
+    reason = availability_check(sys.executable, "pytorch", "gpu")
+    assert reason == PyTorchBackend.unavailable_reason("gpu")
+    import torch
+    if torch.version.cuda is None:        # this machine's torch: the CUDA check is the backend's, and it says no
+        assert reason.startswith("CUDA was requested but the installed torch") and "CPU-only build" in reason
+
+
+def test_a_runtime_that_is_not_installed_is_named(monkeypatch):
+    from dummy_harness import backends
+    info = backends.REGISTRY["onnxruntime"]
+    monkeypatch.setitem(backends.REGISTRY, "onnxruntime",
+                        backends.BackendInfo(info.implementation, info.precisions, info.generative,
+                                             requirement="no_such_runtime_package"))
+    reason = backends.unavailable_reason("onnxruntime", "cpu")
+    assert reason.startswith("the onnxruntime backend needs the no_such_runtime_package package")
+    with pytest.raises(backends.PluginError, match="pip install no_such_runtime_package"):
+        backends.load("onnxruntime")

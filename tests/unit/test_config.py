@@ -72,3 +72,35 @@ def test_run_dir_follows_cm_layout(tmp_path):
 def test_uint8_on_gpu_is_refused_with_what_would_run():
     with pytest.raises(ConfigError, match="uint8 runs on the CPU only.*_cpu,_uint8"):
         parse_options({"device": "cuda", "precision": "uint8"})
+
+
+# ---- what a backend runs: declared in backends.REGISTRY, checked once here --------------------------------------
+@pytest.mark.parametrize("raw,needle", [
+    ({"backend": "onnxruntime", "model": "gptj-99"},
+     "the onnxruntime backend runs the fixed-compute benchmarks only; gptj-99 generates token by token: use _pytorch"),
+    ({"backend": "onnxruntime", "model": "llama2-70b-99.9"}, "llama2-70b-99.9 generates token by token"),
+    ({"backend": "onnxruntime", "precision": "uint8"}, "the onnxruntime backend does not run uint8; use _fp32"),
+    ({"backend": "onnxruntime", "precision": "fp16"},
+     "float16 runs on the GPU only with the onnxruntime backend; use _cuda,_fp16, or _cpu with _fp32"),
+])
+def test_a_combination_the_backend_does_not_declare_is_one_line(raw, needle):
+    with pytest.raises(ConfigError) as err:
+        parse_options(raw)
+    assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_declared_combination_is_accepted():
+    from dummy_harness import backends, catalogue
+    for name, info in backends.REGISTRY.items():
+        for device, precisions in info.precisions.items():
+            for precision in precisions:
+                for model, spec in catalogue.CATALOGUE.items():
+                    if spec.generative and not info.generative:
+                        continue
+                    cfg = parse_options({"backend": name, "device": device, "precision": precision, "model": model})
+                    assert (cfg.backend, cfg.device, cfg.precision) == (name, device, precision)
+
+
+def test_the_onnxruntime_backend_runs_the_fixed_compute_benchmarks():
+    for model in ("resnet50", "retinanet", "bert-99", "bert-99.9"):
+        assert parse_options({"backend": "onnxruntime", "model": model}).backend == "onnxruntime"

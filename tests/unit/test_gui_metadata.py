@@ -25,10 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dummy_harness import catalogue, config
-from dummy_harness.submission import rounds
-from dummy_harness.cm_env import ENV_TO_OPTION
-from dummy_harness.config import ConfigError, parse_options
+from dummy_harness import options
+from dummy_harness.cm_env import ENV_TO_OPTION, config_from_env
+from dummy_harness.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
@@ -37,27 +36,9 @@ DESC = META["input_description"]
 VARIATIONS = META["variations"]
 
 BOOLEAN_FLAGS = {"rerun", "skip_preprocess", "skip_preprocessing"}
-
-
-def _ordered_union(lists):
-    out = []
-    for items in lists:
-        out += [x for x in items if x not in out]
-    return out
-
-
-def accepted_choices():
-    """The value set of each flag that has a closed set, from the harness itself."""
-    modes = list(config.MODES)
-    return {
-        "scenario": list(config.SCENARIOS),
-        "mode": modes,
-        "run_style": list(config.RUN_STYLES),
-        "model_size": _ordered_union(spec.sizes for spec in catalogue.CATALOGUE.values()),
-        "division": ["open"],            # closed is refused with its reason, so the GUI does not offer it
-        "submission_round": list(rounds.ROUNDS),
-        "compliance_test": list(config.COMPLIANCE_TESTS),
-    }
+BASE = {"CM_MODEL": "resnet50", "CM_MLPERF_DEVICE": "cpu", "CM_MLPERF_BACKEND": "pytorch"}
+# Flags that are only meaningful with another one (the page's help says which) are tried with it.
+COMPANIONS = {"compliance_test": {"CM_MLPERF_INFERENCE_SOURCE": str(ROOT)}}
 
 
 def option_of(flag):
@@ -65,15 +46,16 @@ def option_of(flag):
     return ENV_TO_OPTION.get(FLAGS[flag])
 
 
+def config_for(flag, value):
+    """The run configuration the GUI's `--flag=value` gives, through CM's env as customize.py reads it."""
+    return config_from_env({**BASE, FLAGS[flag]: value, **COMPANIONS.get(flag, {})})
+
+
 def harness_accepts(flag, value):
-    option = option_of(flag)
-    if option is None:
+    if option_of(flag) is None:
         return True
-    modes = list(config.MODES)
-    # Flags that are only meaningful with another one (the page's help says which) are tried with it.
-    companion = {"compliance_test": {"inference_src": str(ROOT)}}.get(flag, {})
     try:
-        parse_options({option: value, **companion})
+        config_for(flag, value)
     except ConfigError:
         return False
     return True
@@ -105,18 +87,35 @@ def test_every_flag_is_described_and_sorted():
         assert isinstance(d.get("sort"), int) and d["sort"] > 0, f"{flag}: sort must be a positive integer"
 
 
-@pytest.mark.parametrize("flag", sorted(accepted_choices()))
-def test_choices_are_what_the_harness_accepts(flag):
-    choices = DESC[flag].get("choices")
-    assert choices, f"{flag} has a closed set of values: offer them as choices"
-    assert [c for c in choices if c != ""] == accepted_choices()[flag]
-    for c in choices:
-        if c != "":
-            assert harness_accepts(flag, c), f"--{flag}={c} is offered but refused by the harness"
+CHOICE_FLAGS = sorted(f for f, d in DESC.items() if "choices" in d)
 
 
-def test_only_known_flags_have_choices():
-    assert {f for f, d in DESC.items() if "choices" in d} == set(accepted_choices())
+def test_the_flags_with_a_closed_set_offer_it():
+    # Every option declared with choices that CM passes as a flag; nothing else is a selectbox.
+    assert CHOICE_FLAGS == sorted(o.name for o in options.OPTIONS if o.cm_flag and o.choices)
+    assert {"scenario", "mode", "run_style", "model_size", "division", "submission_round",
+            "compliance_test"} <= set(CHOICE_FLAGS)
+
+
+@pytest.mark.parametrize("flag", CHOICE_FLAGS)
+def test_every_offered_choice_takes_effect(flag):
+    """Each value the GUI offers is accepted by the harness and is what the run then does, not ignored or
+    replaced by another value."""
+    for choice in [c for c in DESC[flag]["choices"] if c != ""]:
+        cfg = config_for(flag, choice)
+        assert getattr(cfg, option_of(flag)) == choice, f"--{flag}={choice} is offered but the run ignores it"
+
+
+def test_mode_all_runs_accuracy_then_performance():
+    cfg = config_for("mode", "all")
+    assert [run.mode for run in cfg.modes()] == ["accuracy", "performance"]
+    assert len({run.run_dir for run in cfg.modes()}) == 2
+
+
+@pytest.mark.parametrize("flag", CHOICE_FLAGS)
+def test_a_value_not_offered_is_refused(flag):
+    with pytest.raises(ConfigError, match=f"--{flag}="):
+        config_for(flag, "bogus")
 
 
 def test_a_selectbox_without_default_starts_empty():
