@@ -114,6 +114,7 @@ def postprocess(i):
     if error:
         return {'return': 1, 'error': error}
     cm_env, _config_mod, report, _rundir = mods
+    from dummy_harness.loadgen.detail_log import parse_detail_log
     if env.get('CM_MLPERF_SKIP_RUN') == 'yes' and env.get('CM_MLPERF_RESULT_REUSED') != 'yes':
         return {'return': 0}   # prepared only (--env.CM_MLPERF_SKIP_RUN=yes)
 
@@ -121,20 +122,20 @@ def postprocess(i):
         results = report.read_results(run.run_dir)
         if results is None:
             return {'return': 1, 'error': f"the harness left no results.json in {run.run_dir} (see console.out)"}
-        if results.get('status') != 'ok':
-            return {'return': 1, 'error': f"run {results.get('status')}: {results.get('failure', 'see results.json')}"}
+        if not results.ok:
+            return {'return': 1, 'error': f"run {results.status}: {results.failure or 'see results.json'}"}
         # Cross-check against LoadGen's own log: results.json must not claim more than the log says.
-        detail = report.parse_detail_log(os.path.join(run.run_dir, 'mlperf_log_detail.txt'))
+        detail = parse_detail_log(run.run_dir)
         if detail.errors:
             return {'return': 1, 'error': f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"}
-        if run.mode == 'performance' and (detail.get('result_validity') == 'VALID') != bool(results.get('valid')):
+        if run.mode == 'performance' and (detail.validity == 'VALID') != results.valid:
             return {'return': 1, 'error': f"results.json disagrees with {run.run_dir}/mlperf_log_detail.txt"}
 
         env.update(cm_env.env_from_results(run, results))
         scenario_state = (state.setdefault('cm-mlperf-inference-results', {})
                           .setdefault(run.sut_name, {}).setdefault(run.model, {}).setdefault(run.scenario, {}))
         scenario_state[run.mode] = cm_env.state_value(run, results)
-        scenario_state[run.mode + '_valid'] = bool(results.get('valid'))
+        scenario_state[run.mode + '_valid'] = results.valid
         # The same results under MLCFlow's name (mlperf-automations reads mlc-mlperf-inference-results).
         (state.setdefault('mlc-mlperf-inference-results', {}).setdefault(run.sut_name, {})
          .setdefault(run.model, {}))[run.scenario] = dict(scenario_state)

@@ -1,16 +1,14 @@
 """Shared pieces of the benchmarks: a rig (stand-in + backend + samples in RAM), in-process LoadGen tests with
 explicit settings (no FromConfig, so several tests can run in one process), raw timing loops, QPS searches.
 
-Everything runs the harness's own classes (BatchingSUT, GenerationSUT, the backends); only process start-up and
-results.json are left out.
+Everything runs the harness's own classes (BatchingSUT, GenerationSUT, the backends, the LoadGen session and
+the detail-log parser); only process start-up, the watchdog, signal handling and results.json are left out.
 """
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence
@@ -22,8 +20,10 @@ from dummy_harness import backends, catalogue, models
 from dummy_harness.backends.base import Backend
 from dummy_harness.config import parse_options
 from dummy_harness.dataset import open_dataset
+from dummy_harness.loadgen.detail_log import DetailLog
 from dummy_harness.loadgen.generation import GenerationSUT
-from dummy_harness.loadgen.qsl import SampleStore, construct
+from dummy_harness.loadgen.qsl import SampleStore
+from dummy_harness.loadgen.session import LoadGenSession
 from dummy_harness.loadgen.sut import BatchingSUT
 from dummy_harness.run import cpu_stolen_s, thread_layout
 
@@ -70,46 +70,13 @@ def settings_for(scenario: str, **values):
     return s
 
 
-def loadgen_test(sut, store: SampleStore, settings, count: int) -> Dict[str, object]:
-    """One LoadGen test as the harness runs it (inline SUTs: StartTest on this thread; queued: on a 'loadgen'
-    thread while this one serves); returns the detail-log records."""
-    import mlperf_loadgen as lg
-
+def loadgen_test(sut, store: SampleStore, settings, count: int) -> DetailLog:
+    """One LoadGen test in the harness's session (inline SUTs: StartTest on this thread; queued: on a 'loadgen'
+    thread while this one serves); returns its detail log."""
     with tempfile.TemporaryDirectory() as outdir:
-        log = lg.LogSettings()
-        log.log_output.outdir = outdir
-        log.log_output.copy_summary_to_stdout = False
-        log.enable_trace = False
-        lg_sut = lg.ConstructFastSUT(sut.issue, sut.flush)
-        lg_qsl = construct(store, count, count)
-
-        def main():
-            try:
-                lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log, os.path.join(outdir, "no-audit"))
-            finally:
-                sut.finish()
-
-        import sys
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.0002)        # as the harness does during a run
-        if getattr(sut, "inline", False):
-            main()
-        else:
-            thread = threading.Thread(target=main, name="loadgen")
-            thread.start()
-            sut.serve()
-            thread.join()
-        sys.setswitchinterval(interval)
-        lg.DestroyQSL(lg_qsl)
-        lg.DestroyFastSUT(lg_sut)
-        records: Dict[str, object] = {}
-        for line in open(os.path.join(outdir, "mlperf_log_detail.txt")):
-            if line.startswith(":::MLLOG "):
-                rec = json.loads(line[len(":::MLLOG "):])
-                records[rec["key"]] = rec["value"]
-                if (rec.get("metadata") or {}).get("is_error"):
-                    records.setdefault("errors", []).append(rec["value"])
-        return records
+        with LoadGenSession(sut, store, count, count, settings, outdir) as session:
+            session.run()
+        return session.detail_log()
 
 
 def batching_sut(r: Rig, max_batch: int, inline: bool, workers: int = 1) -> BatchingSUT:
@@ -119,10 +86,6 @@ def batching_sut(r: Rig, max_batch: int, inline: bool, workers: int = 1) -> Batc
 def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool, inline: bool) -> GenerationSUT:
     return GenerationSUT(r.bench, r.backend, r.store, slots, stream_first_token=stream, report_tokens=tokens,
                          inline=inline)
-
-
-def valid(records: Dict[str, object]) -> bool:
-    return records.get("result_validity") == "VALID" and not records.get("errors")
 
 
 def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int = 6, attempts: int = 2) -> float:

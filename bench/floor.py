@@ -57,7 +57,7 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
         def probe(qps: float) -> bool:
             s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=15_000_000,
                                min_query_count=max(500, int(qps * server_queries_s)))
-            return c.valid(c.loadgen_test(make(), r.store, s, r.count))
+            return c.loadgen_test(make(), r.store, s, r.count).valid
         return probe
 
     harness_qps = [c.highest_valid_qps(server_probe(lambda: c.batching_sut(r, 64, inline=False)), 2000,

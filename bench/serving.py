@@ -25,7 +25,7 @@ def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -
         def probe(qps: float) -> bool:
             s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=BOUND_NS,
                                min_query_count=queries)
-            return c.valid(c.loadgen_test(c.batching_sut(r, max_batch, inline=False), r.store, s, r.count))
+            return c.loadgen_test(c.batching_sut(r, max_batch, inline=False), r.store, s, r.count).valid
         return probe
 
     stolen = c.steal_s()
@@ -52,7 +52,7 @@ def llm_serving(repeats: int, queries: int = 512, model: str = "llama2-70b-99") 
                                ttft_latency=2_000_000_000, tpot_latency=200_000_000)
             records = c.loadgen_test(c.generation_sut(r, slots, tokens=True, stream=True, inline=False), r.store,
                                      s, r.count)
-            ok = c.valid(records)
+            ok = records.valid
             if ok and slots > 1 and qps >= best.get("qps", 0):
                 best.update(qps=qps, ttft_p99_ms=records["result_first_token_99.00_percentile_latency_ns"] / 1e6,
                             tpot_p99_ms=records["result_time_per_output_token_99.00_percentile_ns"] / 1e6)

@@ -60,9 +60,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return internal_error(cfg, exc)
     print()
     print(summary(results))
-    if results.get("status") != "ok":
-        print(f"error: {results.get('failure', 'run failed')}", file=sys.stderr)
-    return int(results.get("exit_code", 0))
+    if not results.ok:
+        print(f"error: {results.failure or 'run failed'}", file=sys.stderr)
+    return results.exit_code or 0
 
 
 def internal_error(cfg, exc: BaseException) -> int:
@@ -85,7 +85,8 @@ def run_each_mode(cfg) -> int:
     """--mode=all: accuracy, then performance, each in its own process (one LoadGen test per process)."""
     import subprocess
 
-    from .report import format_table, read_results
+    from .report import format_table
+    from .results import read_results
 
     code = 0
     for sub in cfg.modes():

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from . import backends, catalogue
 from .config import ConfigError, RunConfig, parse_options
 from .options import BY_NAME, ENV_TO_OPTION, PASSTHROUGH  # noqa: F401 (ENV_TO_OPTION: the table CM env is read by)
+from .results import Results
 
 # Variation groups whose absence (e.g. `_-cpu` removed the default) leaves the run undefined.
 REQUIRED = {
@@ -74,46 +75,44 @@ def needs_availability_check(cfg: RunConfig) -> bool:
     return cfg.device == "gpu" or bool(backends.REGISTRY[cfg.backend].requirement)
 
 
-def env_from_results(cfg: RunConfig, results: Mapping[str, Any]) -> Dict[str, str]:
+def env_from_results(cfg: RunConfig, results: Results) -> Dict[str, str]:
     """The CM_* keys a finished (or reused) run exports."""
     spec = catalogue.get(cfg.model)
-    res = results.get("result") or {}
+    res, acc = results.result, results.accuracy
     out = {
         "CM_MLPERF_RUN_DIR": cfg.run_dir,
         "CM_MLPERF_RESULTS_JSON": os.path.join(cfg.run_dir, "results.json"),
         "CM_MLPERF_SUT_NAME": cfg.sut_name,
         "CM_HW_NAME": cfg.hardware_name,
-        "CM_MLPERF_RESULT_VALID": "yes" if results.get("valid") else "no",
-        "CM_MLPERF_RESULT_STATUS": str(results.get("status", "")),
+        "CM_MLPERF_RESULT_VALID": "yes" if results.valid else "no",
+        "CM_MLPERF_RESULT_STATUS": results.status,
         "CM_MLPERF_LOADGEN_MODEL_KEY": spec.loadgen_key,
-        "CM_MLPERF_MODEL_PRECISION_RAN": str((results.get("backend") or {}).get("precision_ran", cfg.precision)),
-        "CM_DATASET_PATH": str((results.get("dataset") or {}).get("path", "")),
+        "CM_MLPERF_MODEL_PRECISION_RAN": results.precision_ran,
+        "CM_DATASET_PATH": results.dataset_path,
         "CM_DATASET_SIZE": str(cfg.samples),
         "CM_ML_MODEL_NAME": f"{cfg.model} stand-in ({cfg.size})",
         "CM_ML_MODEL_SIZE": cfg.size,
         "CM_ML_MODEL_PRECISION": cfg.precision,
-        "CM_MAX_EXAMPLES": str(results.get("sut", {}).get("qsl_total", cfg.samples)),
+        "CM_MAX_EXAMPLES": str(results.sut.qsl_total if results.sut else cfg.samples),
         spec.accuracy_dtype_env[0]: spec.accuracy_dtype_env[1],
     }
     if cfg.mode == "performance":
-        out.update({"CM_MLPERF_RESULT_METRIC": str(res.get("metric", "")),
-                    "CM_MLPERF_RESULT_VALUE": "" if res.get("value") is None else f"{res['value']:.6g}",
-                    "CM_MLPERF_RESULT_UNIT": str(res.get("unit", "")),
-                    "CM_MLPERF_PERFORMANCE_VALIDITY": str(results.get("validity", ""))})
-    elif results.get("accuracy"):
-        acc = results["accuracy"]
+        out.update({"CM_MLPERF_RESULT_METRIC": res.metric if res else "",
+                    "CM_MLPERF_RESULT_VALUE": "" if res is None or res.value is None else f"{res.value:.6g}",
+                    "CM_MLPERF_RESULT_UNIT": res.unit if res else "",
+                    "CM_MLPERF_PERFORMANCE_VALIDITY": results.validity or ""})
+    elif acc:
         out.update({"CM_MLPERF_ACCURACY_RESULTS_DIR": cfg.run_dir,
-                    "CM_MLPERF_RESULT_METRIC": acc["metric"],
-                    "CM_MLPERF_RESULT_VALUE": f"{acc['value']:.6g}",
+                    "CM_MLPERF_RESULT_METRIC": acc.metric,
+                    "CM_MLPERF_RESULT_VALUE": f"{acc.value:.6g}",
                     "CM_MLPERF_RESULT_UNIT": "%",
-                    "CM_MLPERF_ACCURACY_VERDICT": "PASS" if acc["passed"] else "FAIL"})
+                    "CM_MLPERF_ACCURACY_VERDICT": "PASS" if acc.passed else "FAIL"})
     return out
 
 
-def state_value(cfg: RunConfig, results: Mapping[str, Any]) -> Optional[float]:
+def state_value(cfg: RunConfig, results: Results) -> Optional[float]:
     """The figure CM's results state holds for this mode: samples/s or ms (performance), percent (accuracy)."""
     if cfg.mode == "accuracy":
-        acc = results.get("accuracy")
-        return None if not acc else float(acc["value"])
-    value = (results.get("result") or {}).get("value")
+        return None if not results.accuracy else float(results.accuracy.value)
+    value = results.result.value if results.result else None
     return None if value is None else float(value)

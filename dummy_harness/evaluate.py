@@ -15,6 +15,7 @@ import numpy as np
 from . import catalogue, models
 from .accuracy import AccuracyReport, read_accuracy_log, write_accuracy_txt
 from .models.base import Arrays, Benchmark
+from .results import Results
 
 
 def evaluate_run(bench: Benchmark, run_dir: str, arrays: Arrays, expected_samples: int) -> AccuracyReport:
@@ -32,15 +33,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         with open(os.path.join(args.run_dir, "results.json")) as f:
-            results = json.load(f)
-        spec = catalogue.get(results["benchmark"])
-        bench = models.load(spec, results["model_size"])
-        dataset = results["dataset"]["path"]
+            results = Results.from_json(json.load(f))
+        spec = catalogue.get(results.benchmark)
+        bench = models.load(spec, results.model_size)
+        dataset = results.dataset["path"]
         arrays = {name: np.load(os.path.join(dataset, f"{name}.npy"), mmap_mode="r")
                   for name in json.load(open(os.path.join(dataset, "dataset.json")))["arrays"]}
-        expected = int(results.get("sut", {}).get("qsl_total", 0))
+        expected = results.sut.qsl_total if results.sut else 0
         report = evaluate_run(bench, args.run_dir, arrays, expected)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         print(f"error: cannot evaluate {args.run_dir}: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(report.to_text())

@@ -1,17 +1,14 @@
-"""One run: config -> dataset -> backend -> LoadGen settings -> SUT + QSL -> LoadGen test -> results.json.
+"""One run: config -> dataset -> backend -> LoadGen settings -> SUT + QSL -> LoadGen session -> results.json.
 
 Thread layout: the calling (main) thread does every torch op (dataset ground truth, model preparation, warm-up,
 inference); LoadGen runs `StartTest` on a thread named "loadgen" whose callbacks only enqueue or copy numpy rows.
 """
 from __future__ import annotations
 
-import gc
 import os
-import signal
 import sys
-import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Optional
 
 from . import __version__, models, rundir
 from . import backends as backend_registry
@@ -20,15 +17,16 @@ from .dataset import Dataset, DatasetError, open_dataset
 from .evaluate import evaluate_run
 from .loadgen import settings as lg_settings
 from .loadgen.generation import GenerationSUT, sustained_generation_rate
-from .loadgen.qsl import SampleStore, construct
-from .loadgen.watchdog import Watchdog, stall_limit_s
-from .loadgen.sut import (BatchingSUT, SUTFailure, batch_times_ms, estimate_capacity, latency_bounded_batch, rss_mb,
+from .loadgen.detail_log import FILE as DETAIL_LOG, parse_detail_log
+from .loadgen.qsl import SampleStore
+from .loadgen.session import LoadGenSession
+from .loadgen.sut import (BatchingSUT, batch_times_ms, estimate_capacity, latency_bounded_batch, rss_mb,
                           sustained_throughput)
-from .report import (format_table, invalid_reason, latency_ms, parse_detail_log, performance_result,
-                     settings_used, token_latencies_ms, write_results)
+from .loadgen.watchdog import stall_limit_s
+from .report import format_table
+from .results import Accuracy, Environment, Memory, PerformanceResult, Results, SutStats, Threads, Timing
 
 # Exit codes of the CLI (and of the process CM runs).
-SWITCH_INTERVAL_S = 0.0002
 EXIT_OK, EXIT_LOADGEN_ERRORS, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_SUT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_WATCHDOG = 5
 # Offline capacity estimate of fast/valid runs: seconds of sustained compute, and samples it draws from.
@@ -46,7 +44,7 @@ class RunError(RuntimeError):
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
-def _environment() -> Dict[str, Any]:
+def _environment() -> Environment:
     import mlperf_loadgen  # noqa: F401
     import numpy
     import torch
@@ -56,12 +54,11 @@ def _environment() -> Dict[str, Any]:
         lg_version = version("mlcommons-loadgen")
     except PackageNotFoundError:
         lg_version = "unknown"
-    return {
-        "harness_version": __version__, "python": sys.version.split()[0], "torch": torch.__version__,
-        "numpy": numpy.__version__, "loadgen": lg_version, "cpu_count": os.cpu_count(),
-        "torch_num_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-        "env": {k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OMP_", "MKL_", "KMP_", "CUDA_"))},
-    }
+    return Environment(
+        harness_version=__version__, python=sys.version.split()[0], torch=torch.__version__,
+        numpy=numpy.__version__, loadgen=lg_version, cpu_count=os.cpu_count(),
+        torch_num_threads=torch.get_num_threads(), torch_interop_threads=torch.get_num_interop_threads(),
+        env={k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OMP_", "MKL_", "KMP_", "CUDA_"))})
 
 
 def thread_layout(cfg: RunConfig):
@@ -92,14 +89,14 @@ def cpu_stolen_s() -> Optional[float]:
         return None
 
 
-def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
-    """Run one LoadGen test. Returns the results dict (also written to <run_dir>/results.json)."""
+def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
+    """Run one LoadGen test. Returns its results (also written to <run_dir>/results.json)."""
     t_start = time.perf_counter()
     prior = None if cfg.rerun else rundir.stored_result(cfg)
     if prior:
         log(f"A VALID result of this configuration is already in {cfg.run_dir}: not repeated "
             "(pass --rerun to run it again; the old logs are kept aside).")
-        prior["reused"] = True
+        prior.reused = True
         return prior
     try:
         held = rundir.lock(cfg)     # released when this process ends
@@ -120,21 +117,19 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         except (compliance.ComplianceError, OSError) as exc:
             raise RunError(str(exc), EXIT_BAD_INPUT) from None
 
-    results: Dict[str, Any] = {
-        "benchmark": cfg.model, "loadgen_key": cfg.spec.loadgen_key, "scenario": cfg.scenario, "mode": cfg.mode,
-        "run_style": cfg.run_style, "device": cfg.device, "precision": cfg.precision, "model_size": cfg.size,
-        "batch_size": cfg.batch_size, "sut_name": cfg.sut_name, "run_dir": cfg.run_dir, "status": "running",
-        "valid": False, "fingerprint": cfg.fingerprint(), "command": ["dummy-harness"] + cfg.to_argv(),
-    }
-    if cfg.compliance_test:
-        results["compliance_test"] = {"test": cfg.compliance_test, "audit_config": audit}
-    write_results(cfg.run_dir, results)   # a crash leaves "running": never mistaken for a result
+    results = Results(
+        benchmark=cfg.model, loadgen_key=cfg.spec.loadgen_key, scenario=cfg.scenario, mode=cfg.mode,
+        run_style=cfg.run_style, device=cfg.device, precision=cfg.precision, model_size=cfg.size,
+        batch_size=cfg.batch_size, sut_name=cfg.sut_name, run_dir=cfg.run_dir, status="running",
+        valid=False, fingerprint=cfg.fingerprint(), command=["dummy-harness"] + cfg.to_argv(),
+        compliance_test={"test": cfg.compliance_test, "audit_config": audit} if cfg.compliance_test else None)
+    results.write()   # a crash leaves "running": never mistaken for a result
 
     import torch
 
     workers, threads = thread_layout(cfg)
     torch.set_num_threads(threads)
-    results["environment"] = _environment()
+    results.environment = _environment()
 
     bench = models.load(cfg.spec, cfg.size)
     too_big = bench.fits()
@@ -155,7 +150,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
                                allow_create=not cfg.skip_preprocess)
     except DatasetError as exc:
         raise RunError(str(exc)) from None
-    results["dataset"] = {"path": dataset.path, **{k: v for k, v in dataset.meta.items() if k != "arrays"}}
+    results.dataset = {"path": dataset.path, **{k: v for k, v in dataset.meta.items() if k != "arrays"}}
 
     store = SampleStore(bench, dataset.arrays, dataset.count)
     warm = min(dataset.count, 4 * cfg.batch_size)
@@ -173,7 +168,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
     except Exception as exc:   # noqa: BLE001 - a (vendor) backend failing to prepare: its reason, one line
         raise RunError(f"the {backend.name} backend failed to prepare the model: {type(exc).__name__}: {exc}",
                        EXIT_SUT_FAILURE) from None
-    results["backend"] = {**backend.describe(), **({"calibration_set": calibration_set} if calibration_set else {})}
+    results.backend = {**backend.describe(), **({"calibration_set": calibration_set} if calibration_set else {})}
 
     estimate_qps = estimate_latency = None
     if cfg.run_style != "test" and cfg.scenario == "Offline" and bench.generative and not (
@@ -182,7 +177,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         loaded = min(dataset.count, ESTIMATE_GENERATED[cfg.run_style])
         store.load(range(loaded))
         estimate_qps = sustained_generation_rate(bench, backend, store, cfg.batch_size, loaded)
-        results["capacity_estimate"] = {"samples_per_second": round(estimate_qps, 2), "samples": loaded}
+        results.capacity_estimate = {"samples_per_second": round(estimate_qps, 2), "samples": loaded}
     elif cfg.run_style != "test" and not (cfg.target_qps or cfg.target_latency or cfg.user_conf or bench.generative):
         if cfg.scenario == "Offline":
             # LoadGen sizes the Offline query from this rate: measure it as the run will sustain it, with every
@@ -191,9 +186,9 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
             store.load(range(loaded))
             mean, estimate_qps = sustained_throughput(bench, backend, store.ram, loaded, cfg.batch_size, workers,
                                                       ESTIMATE_SECONDS[cfg.run_style])
-            results["capacity_estimate"] = {"samples_per_second": round(mean, 2), "peak": round(estimate_qps, 2),
-                                            "workers": workers, "seconds": ESTIMATE_SECONDS[cfg.run_style],
-                                            "samples": loaded}
+            results.capacity_estimate = {"samples_per_second": round(mean, 2), "peak": round(estimate_qps, 2),
+                                         "workers": workers, "seconds": ESTIMATE_SECONDS[cfg.run_style],
+                                         "samples": loaded}
         else:
             estimate_qps, estimate_latency = estimate_capacity(bench, backend, store.ram, cfg.batch_size)
             if cfg.scenario == "MultiStream":
@@ -202,28 +197,28 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Dict[str, Any]:
         settings, facts = lg_settings.build(cfg, cfg.run_dir, estimate_qps, estimate_latency)
     except lg_settings.SettingsError as exc:
         raise RunError(str(exc), EXIT_BAD_INPUT) from None
-    results["loadgen_settings"] = {**facts, "requested": lg_settings.summary_settings(settings)}
+    results.loadgen_settings = {**facts, "requested": lg_settings.summary_settings(settings)}
 
     max_batch = cfg.batch_size
     if cfg.scenario == "Server" and not bench.generative:
         bound_ms = settings.server_target_latency_ns / 1e6
         times = batch_times_ms(bench, backend, store.ram, cfg.batch_size)
         max_batch = latency_bounded_batch(times, bound_ms)
-        results["server_batching"] = {"latency_bound_ms": bound_ms, "batch_times_ms": times, "max_batch": max_batch}
-    code = _run_loadgen(cfg, bench, backend, store, settings, max_batch, results, log, audit)
-    results["timing_s"] = {"total": round(time.perf_counter() - t_start, 3), **results.get("timing_s", {})}
+        results.server_batching = {"latency_bound_ms": bound_ms, "batch_times_ms": times, "max_batch": max_batch}
+    _run_loadgen(cfg, bench, backend, store, settings, max_batch, results, log, audit)
+    results.timing_s.total = round(time.perf_counter() - t_start, 3)
+    # Again after the test: what the backend decided while serving (where it staged the samples) is part of it.
+    results.backend = {**results.backend, **backend.describe()}
     backend.close()
     _collect(cfg, bench, dataset, results)
-    results["exit_code"] = code if results["error_count"] == 0 else EXIT_LOADGEN_ERRORS
-    write_results(cfg.run_dir, results)
+    results.exit_code = EXIT_OK if results.error_count == 0 else EXIT_LOADGEN_ERRORS
+    results.write()
     held.close()
     return results
 
 
 def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, max_batch: int,
-                 results: Dict[str, Any], log: Callable[[str], None], audit: str) -> int:
-    import mlperf_loadgen as lg
-
+                 results: Results, log: Callable[[str], None], audit: str) -> None:
     total = lg_settings.qsl_total(cfg)
     perf_count = lg_settings.performance_sample_count(settings, total)
     # Server hands queries to the main thread through a queue (so it can batch them); every other scenario is
@@ -235,84 +230,33 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
                             report_tokens=tokens, inline=inline)
     else:
         sut = BatchingSUT(bench, backend, store, max_batch, inline=inline, workers=thread_layout(cfg)[0])
-
-    log_settings = lg.LogSettings()
-    log_settings.log_output.outdir = cfg.run_dir
-    log_settings.log_output.copy_summary_to_stdout = True
-    log_settings.enable_trace = False
-
-    lg_sut = lg.ConstructFastSUT(sut.issue, sut.flush)
-    lg_qsl = construct(store, total, perf_count)
-    limit = cfg.watchdog_s or stall_limit_s(settings, cfg.scenario)
-    sut.watchdog = Watchdog(limit, lambda reason: _abort(cfg, results, "failed", reason, EXIT_WATCHDOG, log))
-    results["watchdog_s"] = limit
-    interrupted = []
-    sut.on_failure = lambda reason: _abort(cfg, results, "failed", reason, EXIT_SUT_FAILURE, log)
-    sut.on_interrupt = lambda: _abort(cfg, results, "interrupted", f"stopped by {interrupted[0]}", EXIT_INTERRUPTED,
-                                      log)
-
-    def on_signal(signum, _frame):
-        interrupted.append(signal.Signals(signum).name)
-        sut.stop_requested.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def start_test():
-        try:
-            lg.StartTestWithLogSettings(lg_sut, lg_qsl, settings, log_settings, audit)
-        finally:
-            sut.finish()
+    sut.on_failure = lambda reason: _abort(results, "failed", reason, EXIT_SUT_FAILURE)
+    results.watchdog_s = cfg.watchdog_s or stall_limit_s(settings, cfg.scenario)
 
     t0 = time.perf_counter()
     stolen_at_start = cpu_stolen_s()
-    # The run allocates only short-lived objects: a full collection mid-run would be a latency spike.
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    # LoadGen's thread needs the GIL to hand a query over; the compute thread takes it back between torch ops.
-    # A short switch interval bounds how long a query waits for it (loadgen-facts.md: the GIL finding).
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    sut.watchdog.start()
-    if inline:
-        start_test()
-    else:
-        thread = threading.Thread(target=start_test, name="loadgen", daemon=True)
-        thread.start()
-        try:
-            sut.serve()
-        except SUTFailure as exc:
-            sut.on_failure(str(exc))
-        if interrupted:
-            sut.on_interrupt()
-        thread.join()
-    if interrupted:
-        sut.on_interrupt()
-    sut.watchdog.stop()
-    # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
-    results["memory_mb"] = {"rss_at_first_query": sut.rss_first_query, "rss_at_end": rss_mb(),
-                            "peak_rss": _peak_rss_mb()}
-    sys.setswitchinterval(switch_interval)
-    gc.enable()
-    gc.unfreeze()
-    for s, handler in previous.items():
-        signal.signal(s, handler)
-    results["threads"] = {"compute_threads": getattr(sut, "workers", 1), "first_compute_thread": "main",
-                          "loadgen": "main (inline)" if inline else "thread 'loadgen'",
-                          "torch_threads_per_compute_thread": results["environment"]["torch_num_threads"]}
-    results["timing_s"] = {"loadgen": round(time.perf_counter() - t0, 3)}
+    with LoadGenSession(sut, store, total, perf_count, settings, cfg.run_dir, audit, summary_to_stdout=True,
+                        stall_limit_s=results.watchdog_s,
+                        on_stall=lambda reason: _abort(results, "failed", reason, EXIT_WATCHDOG),
+                        on_interrupt=lambda signal_name: _abort(results, "interrupted", f"stopped by {signal_name}",
+                                                                EXIT_INTERRUPTED)) as session:
+        session.run()
+        # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
+        results.memory_mb = Memory(rss_at_first_query=sut.rss_first_query, rss_at_end=rss_mb(),
+                                   peak_rss=_peak_rss_mb())
+    results.threads = Threads(compute_threads=getattr(sut, "workers", 1), first_compute_thread="main",
+                              loadgen="main (inline)" if inline else "thread 'loadgen'",
+                              torch_threads_per_compute_thread=results.environment.torch_num_threads)
+    results.timing_s = Timing(loadgen=round(time.perf_counter() - t0, 3))
     stolen_at_end = cpu_stolen_s()
-    results["host_cpu_stolen_s"] = (None if stolen_at_start is None or stolen_at_end is None
-                                    else round(stolen_at_end - stolen_at_start, 2))
-    results["sut"] = {"kind": type(sut).__name__, "batches": sut.batches, "samples": sut.samples,
-                      "compute_busy_s": round(sut.busy_s, 3), "max_batch": max_batch, "qsl_total": total,
-                      "performance_sample_count": perf_count}
+    results.host_cpu_stolen_s = (None if stolen_at_start is None or stolen_at_end is None
+                                 else round(stolen_at_end - stolen_at_start, 2))
+    results.sut = SutStats(kind=type(sut).__name__, batches=sut.batches, samples=sut.samples,
+                           compute_busy_s=round(sut.busy_s, 3), max_batch=max_batch, qsl_total=total,
+                           performance_sample_count=perf_count)
     if bench.generative:
-        results["sut"].update(generated_tokens=sut.tokens, first_tokens_sent=sut.first_tokens_sent,
-                              streaming=sut.stream_first_token, n_tokens_reported=sut.report_tokens)
-    lg.DestroyQSL(lg_qsl)
-    lg.DestroyFastSUT(lg_sut)
-    return EXIT_OK
+        results.sut.generated_tokens, results.sut.first_tokens_sent = sut.tokens, sut.first_tokens_sent
+        results.sut.streaming, results.sut.n_tokens_reported = sut.stream_first_token, sut.report_tokens
 
 
 def _peak_rss_mb() -> float:
@@ -320,63 +264,63 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)    # kB on Linux
 
 
-def _abort(cfg: RunConfig, results: Dict[str, Any], status: str, reason: str, code: int, log) -> None:
+def _abort(results: Results, status: str, reason: str, code: int) -> None:
     """End a run LoadGen cannot finish honestly: record why, keep the logs written so far, exit at once.
     LoadGen's StartTest cannot be cancelled and waits for answers we will not make up, hence os._exit."""
-    results.update(status=status, failure=reason, valid=False, exit_code=code)
+    results.status, results.failure, results.valid, results.exit_code = status, reason, False, code
     try:
-        write_results(cfg.run_dir, results)
+        results.write()
     finally:
-        print(f"error: run {status}: {reason} (logs so far kept in {cfg.run_dir})", file=sys.stderr)
+        print(f"error: run {status}: {reason} (logs so far kept in {results.run_dir})", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
 
 
-def _collect(cfg: RunConfig, bench, dataset: Dataset, results: Dict[str, Any]) -> None:
-    detail_path = os.path.join(cfg.run_dir, "mlperf_log_detail.txt")
+def _collect(cfg: RunConfig, bench, dataset: Dataset, results: Results) -> None:
+    detail_path = os.path.join(cfg.run_dir, DETAIL_LOG)
     if not os.path.isfile(detail_path):
-        results.update(status="failed", failure="LoadGen wrote no mlperf_log_detail.txt", error_count=1)
+        results.status, results.failure, results.error_count = "failed", "LoadGen wrote no mlperf_log_detail.txt", 1
         return
     detail = parse_detail_log(detail_path)
-    results["errors"] = detail.errors
-    results["error_count"] = len(detail.errors)
-    results["warning_count"] = len(detail.warnings)
-    results["settings_used"] = settings_used(detail)
-    results["status"] = "ok"
+    results.errors = detail.errors
+    results.error_count = len(detail.errors)
+    results.warning_count = len(detail.warnings)
+    results.settings_used = detail.settings_used()
+    results.status = "ok"
     if cfg.mode == "performance":
-        results["result"] = performance_result(cfg.scenario, detail)
-        results["validity"] = detail.get("result_validity")
-        results["invalid_reason"] = invalid_reason(detail)
-        results["early_stopping_met"] = detail.get("early_stopping_met")
-        results["latency_ms"] = latency_ms(detail, per_query=cfg.scenario == "MultiStream")
-        tokens = token_latencies_ms(detail)
+        name, unit, value, extras = detail.figure_of_merit(cfg.scenario)
+        results.result = PerformanceResult(name, unit, value, extras)
+        results.validity = detail.validity
+        results.invalid_reason = detail.invalid_reason()
+        results.early_stopping_met = detail.get("early_stopping_met")
+        results.latency_ms = detail.latency_ms(per_query=cfg.scenario == "MultiStream")
+        tokens = detail.token_latencies_ms()
         if tokens:
-            results["token_latency_ms"] = tokens
-            results["token_latency_bounds_ms"] = {"ttft": detail.get("requested_server_ttft_latency", 0) / 1e6,
-                                                  "tpot": detail.get("requested_server_tpot_latency", 0) / 1e6}
-        results["valid"] = results["validity"] == "VALID" and not detail.errors
+            results.token_latency_ms = tokens
+            results.token_latency_bounds_ms = detail.token_latency_bounds_ms()
+        results.valid = detail.valid
     else:
         report = evaluate_run(bench, cfg.run_dir, dataset.arrays, lg_settings.qsl_total(cfg))
-        results["accuracy"] = report.to_json()
-        results["accuracy_lines"] = report.official_lines
-        results["validity"] = "PASS" if report.passed else "FAIL"
-        results["valid"] = report.passed and not detail.errors
+        results.accuracy = Accuracy(**report.to_json())
+        results.accuracy_lines = report.official_lines
+        results.validity = "PASS" if report.passed else "FAIL"
+        results.valid = report.passed and not detail.errors
     if detail.errors:
-        results["status"] = "failed"
-        results["failure"] = f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"
+        results.status = "failed"
+        results.failure = f"LoadGen logged {len(detail.errors)} error(s): {detail.errors[0]}"
 
 
 # Stolen CPU above which an INVALID latency verdict is reported as the host's doing, not only the run's.
 NOTABLE_STEAL_S = 0.3
 
 
-def summary(results: Dict[str, Any]) -> str:
+def summary(results: Results) -> str:
     text = format_table(results)
-    stolen = results.get("host_cpu_stolen_s")
-    if results.get("validity") == "INVALID" and stolen is not None and stolen > NOTABLE_STEAL_S:
-        seconds = results.get("timing_s", {}).get("loadgen") or 0
-        cores = results.get("environment", {}).get("cpu_count") or 1
+    stolen = results.host_cpu_stolen_s
+    if results.validity == "INVALID" and stolen is not None and stolen > NOTABLE_STEAL_S:
+        seconds = (results.timing_s.loadgen if results.timing_s else None) or 0
+        cores = (results.environment.cpu_count if results.environment else None) or 1
         share = f" ({100 * stolen / (seconds * cores):.0f}% of its cores' time)" if seconds else ""
         text += (f"\nnote: the host took {stolen:.1f} s of CPU from this virtual machine during the run{share}: "
                  "on a shared VM that alone can break a latency bound")

@@ -9,10 +9,10 @@ import datetime as _dt
 import fcntl
 import os
 import shutil
-from typing import IO, Any, Dict, Optional
+from typing import IO, Optional
 
 from .config import RunConfig
-from .report import read_results
+from .results import Results, read_results
 
 MIN_FREE_BYTES = 64 * 1024 * 1024
 # Files the CM runner itself writes into the run folder before the harness starts (not a previous run's).
@@ -63,10 +63,10 @@ def check_unlocked(cfg: RunConfig) -> None:
     lock(cfg).close()
 
 
-def stored_result(cfg: RunConfig) -> Optional[Dict[str, Any]]:
+def stored_result(cfg: RunConfig) -> Optional[Results]:
     """The stored results of this very configuration, if that run finished VALID (accuracy: PASS)."""
     prior = read_results(cfg.run_dir)
-    if prior and prior.get("status") == "ok" and prior.get("valid") and prior.get("fingerprint") == cfg.fingerprint():
+    if prior and prior.ok and prior.valid and prior.fingerprint == cfg.fingerprint():
         return prior
     return None
 

@@ -274,12 +274,10 @@ def results_of(run_dir: str) -> Dict[str, Any]:
 
 
 def detail_records(run_dir: str) -> Dict[str, Any]:
-    records = {}
-    for line in (Path(run_dir) / "mlperf_log_detail.txt").read_text().splitlines():
-        if line.startswith(":::MLLOG "):
-            rec = json.loads(line[len(":::MLLOG "):])
-            records[rec["key"]] = rec["value"]
-    return records
+    """key -> value of a run folder's mlperf_log_detail.txt, read by the harness's own parser."""
+    from dummy_harness.loadgen.detail_log import parse_detail_log
+
+    return parse_detail_log(str(run_dir)).records
 
 
 def evaluate_with_shuffled_responses(run_dir: Path, work: Path, seed: int) -> subprocess.CompletedProcess:

@@ -43,6 +43,8 @@ class Watchdog:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def issued(self, count: int) -> None:
         with self._lock:
@@ -57,9 +59,10 @@ class Watchdog:
 
     def _watch(self) -> None:
         while not self._stop.wait(min(1.0, self.limit_s / 4)):
-            idle = time.monotonic() - self.last_progress
-            if self.outstanding > 0 and idle > self.limit_s:
-                self.on_stall(f"watchdog: no response for {idle:.0f} s with {self.outstanding} samples outstanding "
+            with self._lock:
+                idle, outstanding = time.monotonic() - self.last_progress, self.outstanding
+            if outstanding > 0 and idle > self.limit_s:
+                self.on_stall(f"watchdog: no response for {idle:.0f} s with {outstanding} samples outstanding "
                               f"(bound {self.limit_s:.0f} s, from the scenario's latency settings; --watchdog_s "
                               "changes it)")
                 return

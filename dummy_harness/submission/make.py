@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from .. import rundir
 from ..config import RunConfig
-from ..report import read_results
+from ..results import Results, read_results
 from . import checker, compliance, rounds, system, tree
 
 EXIT_SUBMISSION_REJECTED = 6
@@ -65,7 +65,7 @@ def _single_run(cfg: RunConfig, **changes: Any) -> RunConfig:
     return replace(cfg, submission_dir="", submitter="", system_json="", division="open", **changes)
 
 
-def _run(sub: RunConfig, log: Callable[[str], None]) -> Dict[str, Any]:
+def _run(sub: RunConfig, log: Callable[[str], None]) -> Results:
     """One LoadGen test in its own process (the CLI), then its results.json."""
     what = sub.compliance_test or sub.mode
     log(f"--- {sub.model} {sub.scenario} {what}: {sub.run_dir}")
@@ -76,28 +76,26 @@ def _run(sub: RunConfig, log: Callable[[str], None]) -> Dict[str, Any]:
         return stored
     code = subprocess.call([sys.executable, "-m", "dummy_harness"] + sub.to_argv())
     results = read_results(sub.run_dir)
-    if code != 0 or results is None or results.get("status") != "ok":
-        reason = (results or {}).get("failure") or f"exit code {code}"
+    if code != 0 or results is None or not results.ok:
+        reason = (results.failure if results else None) or f"exit code {code}"
         raise SubmissionError(f"the {what} run of the submission failed: {reason}", code or 4)
     return results
 
 
-def _offline_retry(perf: RunConfig, results: Dict[str, Any]) -> Optional[RunConfig]:
+def _offline_retry(perf: RunConfig, results: Results) -> Optional[RunConfig]:
     """An official-length Offline run sized from an estimate that ended INVALID only for its duration: the run
     itself measured the sustained rate, so one more run at that rate (x1.05) lasts its minimum duration."""
-    targets = (results.get("loadgen_settings") or {}).get("targets") or {}
-    reason = results.get("invalid_reason") or ""
-    rate = (results.get("result") or {}).get("value")
-    if perf.scenario != "Offline" or perf.run_style == "test" or not targets.get("estimated") or not rate \
-            or reason != "min duration not met":
+    rate = results.result.value if results.result else None
+    if perf.scenario != "Offline" or perf.run_style == "test" or not results.targets.get("estimated") or not rate \
+            or results.invalid_reason != "min duration not met":
         return None
     return replace(perf, target_qps=float(f"{rate * OFFLINE_RETRY_MARGIN:.6g}"))
 
 
-def _compliance_targets(cfg: RunConfig, perf_results: Dict[str, Any]) -> Dict[str, Any]:
+def _compliance_targets(cfg: RunConfig, perf_results: Results) -> Dict[str, Any]:
     """A compliance test is compared with the performance run: give it the targets that run used (unless the
     user set them), so LoadGen plans the same test instead of estimating again."""
-    targets = (perf_results.get("loadgen_settings") or {}).get("targets") or {}
+    targets = perf_results.targets
     changes: Dict[str, Any] = {}
     if cfg.target_qps is None and targets.get("target_qps"):
         changes["target_qps"] = float(f"{targets['target_qps']:.6g}")
@@ -120,7 +118,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
     perf_results = _run(performance, log)
     retry = _offline_retry(performance, perf_results)
     if retry is not None:
-        log(f"The Offline run ended before min_duration at {perf_results['result']['value']:.4g} samples/s, faster "
+        log(f"The Offline run ended before min_duration at {perf_results.result.value:.4g} samples/s, faster "
             f"than the capacity estimate (host load moved): running it again at target_qps={retry.target_qps:.6g}")
         performance = retry
         perf_results = _run(performance, log)
@@ -148,9 +146,8 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
             log(f"Previous system description kept in {kept}")
     tree.write_code_readme(layout)
     hashed = tree.write_results(layout, performance.run_dir, accuracy.run_dir)
-    precision_ran = (perf_results.get("backend") or {}).get("precision_ran", cfg.precision)
     command = "dummy-harness " + " ".join(cfg.to_argv())
-    tree.write_measurements(layout, performance.run_dir, precision_ran, command)
+    tree.write_measurements(layout, performance.run_dir, perf_results.precision_ran, command)
 
     # 3. compliance
     scenario_dir = os.path.dirname(accuracy.run_dir)
@@ -185,7 +182,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
         "benchmark": cfg.model, "scenario": cfg.scenario,
         "runs": {"accuracy": accuracy.run_dir, "performance": performance.run_dir,
                  **{t: s.run_dir for t, s in test_runs.items()}},
-        "performance_valid": bool(perf_results.get("valid")), "accuracy_passed": bool(acc_results.get("valid")),
+        "performance_valid": perf_results.valid, "accuracy_passed": acc_results.valid,
         "accuracy_log": hashed, "compliance": verified, "compliance_skipped": skipped,
         "checker": checked.to_json(), "unexpected_checker_errors": unexpected,
     }

@@ -1,10 +1,16 @@
 """Where the torch work runs, per scenario, and how a run on a noisy VM is reported."""
+import dataclasses
+import json
 import os
+from pathlib import Path
 
 import pytest
 
 from dummy_harness import run
 from dummy_harness.config import parse_options
+from dummy_harness.results import Results, Timing
+
+SERVER = Path(__file__).parent / "data" / "results" / "server.json"     # a results.json as a run writes it
 
 
 @pytest.mark.parametrize("cores,scenario,expected", [
@@ -32,10 +38,10 @@ def test_generative_offline_keeps_one_compute_thread(monkeypatch):
 
 
 def results(validity, stolen):
-    return {"benchmark": "resnet50", "scenario": "Server", "mode": "performance", "precision": "float32",
-            "status": "ok", "validity": validity, "valid": validity == "VALID", "error_count": 0,
-            "result": {"value": 100.0, "unit": "samples/s"}, "run_dir": "/tmp/x", "host_cpu_stolen_s": stolen,
-            "timing_s": {"loadgen": 20.0}, "environment": {"cpu_count": 2}}
+    stored = Results.from_json(json.loads(SERVER.read_text()))
+    stored.environment.cpu_count = 2
+    return dataclasses.replace(stored, validity=validity, valid=validity == "VALID", host_cpu_stolen_s=stolen,
+                               timing_s=Timing(total=21.0, loadgen=20.0))
 
 
 def test_an_invalid_run_names_the_cpu_the_host_took():

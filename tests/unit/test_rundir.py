@@ -1,11 +1,16 @@
 """The run folder: nothing lost, unusable folders refused before LoadGen starts, one writer at a time."""
 import collections
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from dummy_harness import rundir
 from dummy_harness.config import parse_options
+from dummy_harness.results import Results
+
+STORED = Path(__file__).parent / "data" / "results" / "performance.json"   # a results.json as a run writes it
 
 
 def cfg_in(tmp_path, **extra):
@@ -24,13 +29,12 @@ def test_previous_artifacts_are_moved_aside_never_deleted(tmp_path):
 def test_only_a_valid_result_of_the_same_configuration_is_reused(tmp_path):
     cfg = cfg_in(tmp_path)
     rundir.prepare(cfg)
-    stored = {"status": "ok", "valid": True, "fingerprint": cfg.fingerprint()}
-    with open(f"{cfg.run_dir}/results.json", "w") as f:
-        json.dump(stored, f)
+    stored = dataclasses.replace(Results.from_json(json.loads(STORED.read_text())), status="ok", valid=True,
+                                 fingerprint=cfg.fingerprint(), run_dir=cfg.run_dir)
+    stored.write()
     assert rundir.stored_result(cfg) == stored
     assert rundir.stored_result(cfg_in(tmp_path, count="77")) is None         # another configuration
-    with open(f"{cfg.run_dir}/results.json", "w") as f:
-        json.dump({**stored, "status": "interrupted"}, f)
+    dataclasses.replace(stored, status="interrupted").write()
     assert rundir.stored_result(cfg) is None
 
 

@@ -1,6 +1,7 @@
 """The pure parts of a submission: options, seeds, hashing and truncation, the system description, reading the
 official checker's log and the compliance scripts' verdicts."""
 import ast
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 
 from dummy_harness.config import ConfigError, parse_options
 from dummy_harness.cli import make_parser
+from dummy_harness.results import PerformanceResult, Results
 from dummy_harness.submission import checker, compliance, rounds, system, tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,12 +177,16 @@ def test_an_offline_run_too_short_for_its_estimate_is_run_again_at_its_own_rate(
     from dummy_harness.submission.make import _offline_retry
 
     perf = parse_options({"run_style": "valid", "output_dir": str(tmp_path)})
-    short = {"invalid_reason": "min duration not met", "result": {"value": 1865.0},
-             "loadgen_settings": {"targets": {"target_qps": 1401.66, "estimated": True}}}
+    stored = Results.from_json(json.loads((Path(__file__).parent / "data" / "results" / "performance.json")
+                                          .read_text()))
+    short = dataclasses.replace(stored, invalid_reason="min duration not met", validity="INVALID",
+                                result=PerformanceResult("samples_per_second", "samples/s", 1865.0),
+                                loadgen_settings={"targets": {"target_qps": 1401.66, "estimated": True}})
     again = _offline_retry(perf, short)
     assert again.target_qps == pytest.approx(1865 * 1.05) and again.run_dir == perf.run_dir
     # Not for a user's own target, another reason, a test-style run or a latency scenario.
-    assert _offline_retry(perf, {**short, "loadgen_settings": {"targets": {"estimated": False}}}) is None
-    assert _offline_retry(perf, {**short, "invalid_reason": "min duration not met; early stopping"}) is None
+    assert _offline_retry(perf, dataclasses.replace(short, loadgen_settings={"targets": {"estimated": False}})) is None
+    assert _offline_retry(perf, dataclasses.replace(short, invalid_reason="min duration not met; early stopping")) \
+        is None
     assert _offline_retry(parse_options({"output_dir": str(tmp_path)}), short) is None
     assert _offline_retry(parse_options({"run_style": "valid", "scenario": "Server"}), short) is None
