@@ -12,6 +12,7 @@ import os
 
 REGISTRY = {
     "pytorch": "dummy_harness.backends.pytorch:PyTorchBackend",
+    "onnxruntime": "dummy_harness.backends.onnxruntime:OnnxRuntimeBackend",   # fixed-compute benchmarks, fp32/fp16
     "null": "dummy_harness.backends.null:NullBackend",     # zero compute: LoadGen + harness cost alone
 }
 PLUGIN_FILE = "dummy_harness_backend.py"
