@@ -70,7 +70,7 @@ class OnnxRuntimeBackend(Backend):
         self.device = "cpu"
         self.providers: List[str] = []
         self.precision_ran = "float32"
-        self.input_dtypes: List[np.dtype] = []
+        self.inputs: List[Tuple[str, np.dtype]] = []      # the session's input names and the dtypes it takes
         self.host_model: Optional[torch.nn.Module] = None   # retinanet: forward() on the host, raw() from ORT
         self.cache_file = ""
         self.cache: Dict[str, Any] = {}
@@ -112,12 +112,11 @@ class OnnxRuntimeBackend(Backend):
             model = copy.deepcopy(model).half()          # the caller's fp32 model stays as it was
             self.precision_ran = "float16"
         # retinanet: export raw(), keep forward() on the host with raw() answered by the session (see top).
-        exported = _NetworkPart(model) if hasattr(model, "raw") else model
+        exported = _NetworkPart(model).eval() if hasattr(model, "raw") else model
         if exported is not model:
             self.host_model = copy.copy(model)
             self.host_model.raw = self._run_as_tensors
         example = self._example(calibration[0], precision)
-        self.input_dtypes = [x.numpy().dtype for x in example]
 
         folder = os.path.join(self.cache_dir or _default_cache_root(), "onnx")
         self.cache_file = os.path.join(folder, f"{type(model).__name__}-{precision}-"
@@ -126,6 +125,7 @@ class OnnxRuntimeBackend(Backend):
         if device == "gpu" and CUDA not in self.session.get_providers():
             raise BackendError(f"onnxruntime's {CUDA} did not start (no GPU or no CUDA libraries); run with _cpu")
         self.providers = self.session.get_providers()
+        self.inputs = [(arg.name, x.numpy().dtype) for arg, x in zip(self.session.get_inputs(), example)]
         for batch in calibration[:2]:       # warm-up: ORT allocates its arenas on the first runs of a shape
             self.predict(batch)
 
@@ -167,8 +167,8 @@ class OnnxRuntimeBackend(Backend):
 
     # ---- 3. inference ----------------------------------------------------------------------------------------
     def _run(self, inputs: Sequence[torch.Tensor]) -> List[np.ndarray]:
-        feeds = {arg.name: np.ascontiguousarray(x.numpy(), dtype=dtype)      # retinanet: NHWC in RAM -> NCHW
-                 for arg, x, dtype in zip(self.session.get_inputs(), inputs, self.input_dtypes)}
+        # One host copy at most: retinanet's NHWC rows to NCHW, fp32 rows to fp16; none for contiguous fp32.
+        feeds = {name: np.ascontiguousarray(x.numpy(), dtype=dtype) for (name, dtype), x in zip(self.inputs, inputs)}
         return self.session.run(None, feeds)
 
     def _run_as_tensors(self, *inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
