@@ -211,8 +211,26 @@ def cache_key(model: torch.nn.Module, example: Tuple[torch.Tensor, ...], precisi
 
 
 def _export(module: torch.nn.Module, example: Tuple[torch.Tensor, ...], path: str) -> None:
-    """Export with a dynamic batch dimension and write the file atomically (temporary file + rename), so a
-    process never opens half a file, and two processes exporting at once each leave a whole one."""
+    """Export to `path` atomically (temporary file + rename), so a process never opens half a file, and two
+    processes exporting at once each leave a whole one. The folder is checked before the export's seconds."""
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".onnx.tmp", dir=folder)
+    except OSError as exc:
+        raise BackendError(f"cannot write the ONNX cache {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(_onnx_bytes(module, example))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _onnx_bytes(module: torch.nn.Module, example: Tuple[torch.Tensor, ...]) -> bytes:
+    """The serialized ONNX model of `module`, its batch dimension dynamic."""
     batch = torch.export.Dim("batch", min=1, max=65536)
     quiet = logging.getLogger("torch.onnx")
     level = quiet.level
@@ -226,16 +244,7 @@ def _export(module: torch.nn.Module, example: Tuple[torch.Tensor, ...], path: st
         raise BackendError(f"torch.onnx.export failed for {type(module).__name__}: {_cause(exc)}") from None
     finally:
         quiet.setLevel(level)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".onnx.tmp", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(program.model_proto.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    return program.model_proto.SerializeToString()
 
 
 def _cause(exc: Exception) -> str:

@@ -93,6 +93,13 @@ def test_a_corrupt_cached_export_is_exported_again(resnet50, exported, exports, 
     assert torch.equal(again.predict(batches[2]), model(*batches[2]))
 
 
+def test_an_unwritable_cache_folder_is_one_line(resnet50, tmp_path):
+    model, batches = resnet50
+    (tmp_path / "onnx").write_text("a file where the cache folder would be")
+    with pytest.raises(BackendError, match=r"^cannot write the ONNX cache .*/onnx: [^\n]+$"):
+        loaded(model, batches, tmp_path)
+
+
 def test_the_cache_key_names_weights_shapes_precision_and_versions(resnet50, monkeypatch):
     model, batches = resnet50
     example = OnnxRuntimeBackend._example(batches[0], "float32")
