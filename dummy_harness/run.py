@@ -161,6 +161,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
     if cfg.precision == "uint8":
         calibration, calibration_set = bench.calibration_split(cfg.seed, cfg.batch_size)
     from .backends.base import BackendError
+    backend.cache_dir = os.path.dirname(dataset.path)     # where a backend may cache artefacts (e.g. exports)
     try:
         backend.load(model, cfg.device, cfg.precision, calibration)
     except BackendError as exc:

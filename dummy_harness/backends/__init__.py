@@ -37,7 +37,7 @@ REGISTRY: Dict[str, BackendInfo] = {
                            {"cpu": _ALL, "gpu": ("float32", "float16")}, generative=True,
                            summary="PyTorch eager: CPU or CUDA; uint8 is torch's int8 CPU kernels (static PTQ)"),
     "onnxruntime": BackendInfo("dummy_harness.backends.onnxruntime:OnnxRuntimeBackend",
-                               {"cpu": ("float32",), "gpu": ("float32", "float16")}, generative=False,
+                               {"cpu": ("float32", "float16"), "gpu": ("float32", "float16")}, generative=False,
                                requirement="onnxruntime",
                                summary="ONNX Runtime: the stand-in exported to ONNX; CPU, or the CUDA provider"),
     "null": BackendInfo("dummy_harness.backends.null:NullBackend", {"cpu": _ALL, "gpu": ("float32", "float16")},

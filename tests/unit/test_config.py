@@ -80,8 +80,6 @@ def test_uint8_on_gpu_is_refused_with_what_would_run():
      "the onnxruntime backend runs the fixed-compute benchmarks only; gptj-99 generates token by token: use _pytorch"),
     ({"backend": "onnxruntime", "model": "llama2-70b-99.9"}, "llama2-70b-99.9 generates token by token"),
     ({"backend": "onnxruntime", "precision": "uint8"}, "the onnxruntime backend does not run uint8; use _fp32"),
-    ({"backend": "onnxruntime", "precision": "fp16"},
-     "float16 runs on the GPU only with the onnxruntime backend; use _cuda,_fp16, or _cpu with _fp32"),
 ])
 def test_a_combination_the_backend_does_not_declare_is_one_line(raw, needle):
     with pytest.raises(ConfigError) as err:
