@@ -354,3 +354,16 @@ def index_of(runs: List[str], pattern: str) -> int:
     found = [i for i, cmd in enumerate(runs) if re.search(pattern, cmd)]
     assert len(found) == 1, f"{pattern!r} in {found} of:\n" + "\n".join(runs)
     return found[0]
+
+
+# ---- the benchmark matrix (tests/integration/test_cm_benchmarks.py) -----------------------------------------------
+def pytest_collection_modifyitems(config, items):
+    """Cases marked `matrix` run only in the sample (`matrix_sample`) unless the -m expression names `matrix`
+    (`pytest -m matrix` runs every case): the whole matrix does not fit CI's time budget."""
+    if "matrix" in (config.getoption("markexpr") or ""):
+        return
+    left_out = [item for item in items
+                if item.get_closest_marker("matrix") and not item.get_closest_marker("matrix_sample")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
