@@ -5,7 +5,8 @@ matrix of the next run.
 
     pytest -m matrix           the whole matrix (every case; see README, "Tests and benchmarks")
     pytest                     the sample CI runs (marker `matrix_sample`, see `in_sample`); the other cases are
-                               left out unless the -m expression names `matrix` (tests/conftest.py)
+                               left out unless the -m expression names `matrix` or a case is named by id
+                               (tests/conftest.py), e.g. "<this file>::test_benchmark[gptj-99-Server-performance]"
 """
 import json
 import re

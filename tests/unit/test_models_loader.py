@@ -14,10 +14,6 @@ def test_each_entry_builds_its_class_with_itself(name):
 
 
 def test_variations_of_a_family_share_one_class_and_keep_their_own_target():
-    by_key = {}
-    for spec in catalogue.CATALOGUE.values():
-        by_key.setdefault(spec.loadgen_key, set()).add(spec.implementation)
-    assert all(len(implementations) == 1 for implementations in by_key.values()), by_key
     strict, loose = models.load(catalogue.get("bert-99.9")), models.load(catalogue.get("bert-99"))
     assert type(strict) is type(loose)
     assert (strict.spec.accuracy_target, loose.spec.accuracy_target) == (0.999, 0.99)
