@@ -22,7 +22,11 @@ class BenchmarkSpec:
     sample_dtype: str
     response_dtype: str          # dtype of the bytes written to mlperf_log_accuracy.json
     response_layout: str         # what those bytes hold, per sample
+    response_shape: Tuple[int, ...]   # those values as the official script reshapes them (-1: any count)
     accuracy_metric: str
+    # accuracy.txt's first line as the official accuracy script prints it: a regex whose group 1 is the headline
+    # metric in percent (what MLPerf's submission checker reads it with)
+    accuracy_pattern: str
     accuracy_target: float       # fraction of the fp32 reference the variation must reach
     accuracy_dtype_env: Tuple[str, str]   # the env key CM's accuracy scripts read, and its value
     default_batch_size: int
@@ -31,7 +35,8 @@ class BenchmarkSpec:
     # Server target QPS of a `test`-style run when the user gives none, per model size: low enough that the
     # stand-in meets the official latency bound on a 2-core CPU.
     test_server_qps: Mapping[str, float] = field(default_factory=dict)
-    # "module:Class" of the stand-in (one file under dummy_harness/models/)
+    # "module:Class" of the stand-in (one file under dummy_harness/models/). The class is built with this spec,
+    # so one class serves every variation of its family (bert-99 and bert-99.9 differ only in their entries).
     implementation: str = ""
     # Query counts of a `test`-style run per scenario, where the generic ones would be too slow.
     test_query_count: Mapping[str, int] = field(default_factory=dict)
@@ -56,7 +61,9 @@ RESNET50 = BenchmarkSpec(
     sample_dtype="float32",
     response_dtype="float32",
     response_layout="one value: the predicted class index 0-999",
+    response_shape=(1,),
     accuracy_metric="top-1 accuracy",
+    accuracy_pattern=r"^accuracy=([\d.]+)%, good=\d+, total=\d+$",
     accuracy_target=0.99,
     accuracy_dtype_env=("CM_IMAGENET_ACCURACY_DTYPE", "float32"),
     default_batch_size=8,
@@ -79,7 +86,9 @@ RETINANET = BenchmarkSpec(
     sample_dtype="float32",
     response_dtype="float32",
     response_layout="7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, label], boxes in [0, 1]",
+    response_shape=(-1, 7),
     accuracy_metric="mAP",
+    accuracy_pattern=r"^mAP=([\d.]+)%$",
     accuracy_target=0.99,
     accuracy_dtype_env=("CM_OPENIMAGES_ACCURACY_DTYPE", "float32"),
     default_batch_size=1,
@@ -91,35 +100,38 @@ RETINANET = BenchmarkSpec(
 )
 
 
-def _bert(name: str, target: float, implementation: str) -> BenchmarkSpec:
+def _bert(name: str, target: float) -> BenchmarkSpec:
     return BenchmarkSpec(
         name=name, loadgen_key="bert", task="question answering", dataset="SQuAD v1.1 (synthetic stand-in)",
         sample_shape=(3, 384), sample_dtype="int64", response_dtype="float32",
-        response_layout="[384, 2] float32: start logits, end logits", accuracy_metric="F1",
+        response_layout="[384, 2] float32: start logits, end logits", response_shape=(384, 2), accuracy_metric="F1",
+        accuracy_pattern=r'^\{"exact_match": [\d.]+, "f1": ([\d.]+)\}$',
         accuracy_target=target, accuracy_dtype_env=("CM_SQUAD_ACCURACY_DTYPE", "float32"),
         default_batch_size=8, default_dataset_size=256, sizes=("small", "full"),
-        test_server_qps={"small": 50.0, "full": 1.0}, implementation=implementation)
+        test_server_qps={"small": 50.0, "full": 1.0}, implementation="dummy_harness.models.bert:Bert")
 
 
-def _gptj(name: str, target: float, implementation: str) -> BenchmarkSpec:
+def _gptj(name: str, target: float) -> BenchmarkSpec:
     return BenchmarkSpec(
         name=name, loadgen_key="gptj", task="summarization", dataset="CNN/DailyMail (synthetic stand-in)",
         sample_shape=(1919,), sample_dtype="int64", response_dtype="int32",
-        response_layout="generated token ids (prompt stripped), int32", accuracy_metric="ROUGE-1",
+        response_layout="generated token ids (prompt stripped), int32", response_shape=(-1,),
+        accuracy_metric="ROUGE-1", accuracy_pattern=r"^\{'rouge1': ([\d.]+), 'rouge2': [\d.]+, .*\}$",
         accuracy_target=target, accuracy_dtype_env=("CM_CNNDM_ACCURACY_DTYPE", "int32"),
         default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
-        test_server_qps={"small": 50.0, "full": 0.05}, implementation=implementation,
+        test_server_qps={"small": 50.0, "full": 0.05}, implementation="dummy_harness.models.gptj:GptJ",
         test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}, generative=True)
 
 
-def _llama2(name: str, target: float, implementation: str) -> BenchmarkSpec:
+def _llama2(name: str, target: float) -> BenchmarkSpec:
     return BenchmarkSpec(
         name=name, loadgen_key="llama2-70b", task="question answering", dataset="Open-Orca (synthetic stand-in)",
         sample_shape=(1024,), sample_dtype="int64", response_dtype="int32",
-        response_layout="generated token ids, int32, with n_tokens", accuracy_metric="ROUGE-1",
+        response_layout="generated token ids, int32, with n_tokens", response_shape=(-1,),
+        accuracy_metric="ROUGE-1", accuracy_pattern=r"^\{'rouge1': ([\d.]+), 'rouge2': [\d.]+, .*\}$",
         accuracy_target=target, accuracy_dtype_env=("CM_OPENORCA_ACCURACY_DTYPE", "int32"),
         default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
-        test_server_qps={"small": 50.0, "full": 0.05}, implementation=implementation,
+        test_server_qps={"small": 50.0, "full": 0.05}, implementation="dummy_harness.models.llama2:Llama2",
         test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}, generative=True)
 
 
@@ -127,12 +139,12 @@ CATALOGUE: Dict[str, BenchmarkSpec] = {
     spec.name: spec for spec in (
         RESNET50,
         RETINANET,
-        _bert("bert-99", 0.99, "dummy_harness.models.bert:Bert99"),
-        _bert("bert-99.9", 0.999, "dummy_harness.models.bert:Bert999"),
-        _gptj("gptj-99", 0.99, "dummy_harness.models.gptj:GptJ99"),
-        _gptj("gptj-99.9", 0.999, "dummy_harness.models.gptj:GptJ999"),
-        _llama2("llama2-70b-99", 0.99, "dummy_harness.models.llama2:Llama2_99"),
-        _llama2("llama2-70b-99.9", 0.999, "dummy_harness.models.llama2:Llama2_999"),
+        _bert("bert-99", 0.99),
+        _bert("bert-99.9", 0.999),
+        _gptj("gptj-99", 0.99),
+        _gptj("gptj-99.9", 0.999),
+        _llama2("llama2-70b-99", 0.99),
+        _llama2("llama2-70b-99.9", 0.999),
     )
 }
 

@@ -352,3 +352,18 @@ def index_of(runs: List[str], pattern: str) -> int:
     found = [i for i, cmd in enumerate(runs) if re.search(pattern, cmd)]
     assert len(found) == 1, f"{pattern!r} in {found} of:\n" + "\n".join(runs)
     return found[0]
+
+
+# ---- the benchmark matrix (tests/integration/test_cm_benchmarks.py) -----------------------------------------------
+def pytest_collection_modifyitems(config, items):
+    """Cases marked `matrix` run only in the sample (`matrix_sample`) unless the -m expression names `matrix`
+    (`pytest -m matrix` runs every case) or tests are named by id: the whole matrix does not fit CI's budget."""
+    if "matrix" in (config.getoption("markexpr") or "") or any("::" in arg for arg in config.args):
+        return
+    kept, left_out = [], []
+    for item in items:
+        sampled = item.get_closest_marker("matrix_sample") or not item.get_closest_marker("matrix")
+        (kept if sampled else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept

@@ -1,4 +1,4 @@
-"""What a benchmark stand-in provides. One subclass per file in this folder.
+"""What a benchmark stand-in provides. One subclass per file in this folder, built with its catalogue entry.
 
 A benchmark owns these things and nothing about LoadGen or devices:
   * `build_model()`  the fp32 stand-in (plain torch, seeded), whose forward(*inputs) returns the response tensor;
@@ -86,8 +86,9 @@ class Benchmark(abc.ABC):
     def generative(self) -> bool:
         return self.spec.generative
 
-    def __init__(self, size: str = ""):
-        self.size = size or self.spec.default_size
+    def __init__(self, spec: BenchmarkSpec, size: str = ""):
+        self.spec = spec
+        self.size = size or spec.default_size
         if self.size not in self.spec.sizes:
             raise ValueError(f"unknown size {self.size!r} for {self.spec.name}; use one of {self.spec.sizes}")
 

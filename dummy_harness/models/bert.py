@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from ..accuracy import AccuracyReport
-from ..catalogue import CATALOGUE
 from .base import MIN_MARGIN, Arrays, Benchmark
 
 SEQ = 384
@@ -152,10 +151,6 @@ def f1_score(prediction, truth) -> float:
 class Bert(Benchmark):
     input_names = ("input_ids", "input_mask", "segment_ids")
 
-    def __init__(self, size: str = "", name: str = "bert-99"):
-        self.spec = CATALOGUE[name]
-        super().__init__(size)
-
     def build_model(self) -> nn.Module:
         model = BertQA(*SIZES[self.size])
         gen = torch.Generator().manual_seed(WEIGHT_SEED)
@@ -245,14 +240,3 @@ class Bert(Benchmark):
             metric="F1", value=f1, reference=100.0, target_fraction=self.spec.accuracy_target,
             official_lines=[json.dumps({"exact_match": round(em, 5), "f1": round(f1, 5)})],
             details={"exact_match": em, "f1": f1, "samples": len(responses)})
-
-
-class Bert99(Bert):
-    def __init__(self, size: str = ""):
-        super().__init__(size, "bert-99")
-
-
-class Bert999(Bert):
-    def __init__(self, size: str = ""):
-        super().__init__(size, "bert-99.9")
-

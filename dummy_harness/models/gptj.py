@@ -13,7 +13,6 @@ from typing import Dict
 import numpy as np
 
 from ..accuracy import AccuracyReport, Check
-from ..catalogue import CATALOGUE
 from .base import Arrays
 from .decoder import DecoderSize
 from .llm import LLMBenchmark
@@ -33,10 +32,6 @@ class GptJ(LLMBenchmark):
     eos_id = 50256
     weight_seed = 6
 
-    def __init__(self, size: str = "", name: str = "gptj-99"):
-        self.spec = CATALOGUE[name]
-        super().__init__(size)
-
     def evaluate(self, responses: Dict[int, np.ndarray], dataset: Arrays) -> AccuracyReport:
         s = self.scores(responses, dataset)
         target = self.spec.accuracy_target
@@ -45,13 +40,3 @@ class GptJ(LLMBenchmark):
         checks.append(Check("gen_len", s["gen_len"], 0.9 * s["ref_len"]))
         return AccuracyReport(metric="ROUGE-1", value=s["rouge1"], reference=100.0, target_fraction=target,
                               official_lines=[repr(official)], details=s, checks=checks)
-
-
-class GptJ99(GptJ):
-    def __init__(self, size: str = ""):
-        super().__init__(size, "gptj-99")
-
-
-class GptJ999(GptJ):
-    def __init__(self, size: str = ""):
-        super().__init__(size, "gptj-99.9")

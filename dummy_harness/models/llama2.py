@@ -14,7 +14,6 @@ from typing import Dict
 import numpy as np
 
 from ..accuracy import AccuracyReport, Check
-from ..catalogue import CATALOGUE
 from .base import Arrays
 from .decoder import DecoderSize
 from .llm import LLMBenchmark
@@ -34,10 +33,6 @@ class Llama2(LLMBenchmark):
     eos_id = 2
     weight_seed = 70
 
-    def __init__(self, size: str = "", name: str = "llama2-70b-99"):
-        self.spec = CATALOGUE[name]
-        super().__init__(size)
-
     def evaluate(self, responses: Dict[int, np.ndarray], dataset: Arrays) -> AccuracyReport:
         s = self.scores(responses, dataset)
         target = self.spec.accuracy_target
@@ -50,13 +45,3 @@ class Llama2(LLMBenchmark):
         return AccuracyReport(metric="ROUGE-1", value=s["rouge1"], reference=100.0, target_fraction=target,
                               official_lines=[repr(official)], details={**s, "tokens_per_sample": tokens_per_sample},
                               checks=checks)
-
-
-class Llama2_99(Llama2):
-    def __init__(self, size: str = ""):
-        super().__init__(size, "llama2-70b-99")
-
-
-class Llama2_999(Llama2):
-    def __init__(self, size: str = ""):
-        super().__init__(size, "llama2-70b-99.9")

@@ -14,7 +14,6 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..accuracy import AccuracyReport
-from ..catalogue import RESNET50
 from .base import Arrays, Benchmark
 
 # size -> (stem width, bottleneck blocks per stage, patchify stem stride or 0 for the 7x7 conv + max pool);
@@ -164,7 +163,6 @@ def build_trunk(model: ResNet50Net, calibration: torch.Tensor, seed: int) -> Res
 
 
 class ResNet50(Benchmark):
-    spec = RESNET50
     input_names = ("inputs",)
 
     def build_model(self) -> nn.Module:

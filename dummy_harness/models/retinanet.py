@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from ..accuracy import AccuracyReport
-from ..catalogue import RETINANET
 from .base import Arrays, Benchmark, Encoded, as_tensor, gather
 from .resnet50 import ResNet50Net, build_trunk
 
@@ -177,7 +176,6 @@ def nchw(images) -> torch.Tensor:
 
 
 class RetinaNet(Benchmark):
-    spec = RETINANET
     input_names = ("images",)
 
     def build_model(self) -> nn.Module:

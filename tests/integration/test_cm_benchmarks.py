@@ -1,101 +1,158 @@
-"""Every model variation of the seed through `cmr`: Offline performance VALID, accuracy PASS at fp32 in the
-official form, the declared response dtype, one latency scenario per benchmark, and llama2's token latencies."""
+"""The benchmark matrix, generated from the catalogue: every model variation x scenario x mode through `cmr`, as
+users run it, each case checked against what its catalogue entry declares (and, for token latencies, what
+LoadGen's official conf sets for its model key). No benchmark is named here: a new catalogue entry is in the
+matrix of the next run.
+
+    pytest -m matrix           the whole matrix (every case; see README, "Tests and benchmarks")
+    pytest                     the sample CI runs (marker `matrix_sample`, see `in_sample`); the other cases are
+                               left out unless the -m expression names `matrix` or a case is named by id
+                               (tests/conftest.py), e.g. "<this file>::test_benchmark[gptj-99-Server-performance]"
+"""
 import json
+import re
 from pathlib import Path
+from typing import Dict, List
 
 import numpy as np
 import pytest
 
-from conftest import evaluate_with_shuffled_responses, results_of
-
-pytestmark = pytest.mark.cm
+from conftest import evaluate_with_shuffled_responses, results_of, skip_if_host_stole_cpu
+from dummy_harness import catalogue, models
+from dummy_harness.catalogue import BenchmarkSpec
+from dummy_harness.config import SCENARIOS
 
 TAGS = "reproduce mlperf inference dummy"
-VARIATIONS = ["resnet50", "retinanet", "bert-99", "bert-99.9", "gptj-99", "gptj-99.9", "llama2-70b-99",
-              "llama2-70b-99.9"]
-DTYPE_ENV = {"resnet50": "CM_IMAGENET_ACCURACY_DTYPE", "retinanet": "CM_OPENIMAGES_ACCURACY_DTYPE",
-             "bert": "CM_SQUAD_ACCURACY_DTYPE", "gptj": "CM_CNNDM_ACCURACY_DTYPE",
-             "llama2-70b": "CM_OPENORCA_ACCURACY_DTYPE"}
+MODES = ("performance", "accuracy")
+
+# A family: the variations that share a LoadGen model key (bert-99 and bert-99.9), in catalogue order.
+FAMILIES: Dict[str, List[BenchmarkSpec]] = {}
+for _spec in catalogue.CATALOGUE.values():
+    FAMILIES.setdefault(_spec.loadgen_key, []).append(_spec)
 
 
-def family(variation: str) -> str:
-    return variation.rsplit("-99", 1)[0] if "-99" in variation else variation
+def official_conf(spec: BenchmarkSpec, scenario: str):
+    """LoadGen's official settings of this benchmark and scenario (the conf embedded in LoadGen)."""
+    import mlperf_loadgen as lg
+
+    settings = lg.TestSettings()
+    assert settings.FromConfig("", spec.loadgen_key, scenario, 0) == 0
+    return settings
 
 
-def ok(r) -> Path:
+def in_sample(spec: BenchmarkSpec, scenario: str, mode: str) -> bool:
+    """The CI sample: one variation per family and scenario (the family's variations in turn across scenarios);
+    Offline in performance mode (throughput VALID for every family), the latency scenarios in accuracy mode (each
+    scenario's SUT path must hand every sample its own response, which the shuffled-responses check proves), and
+    Server in performance mode where the official conf asks for token latencies (TTFT/TPOT bounds exist only
+    there). Costs no more than the fixed list it replaced (20 cmr runs, 4 of them latency-scenario performance)."""
+    family = FAMILIES[spec.loadgen_key]
+    if spec is not family[SCENARIOS.index(scenario) % len(family)]:
+        return False
+    if scenario == "Offline":
+        return mode == "performance"
+    if mode == "accuracy":
+        return True
+    return scenario == "Server" and bool(official_conf(spec, scenario).use_token_latencies)
+
+
+CASES = [pytest.param(spec, scenario, mode, id=f"{spec.name}-{scenario}-{mode}",
+                      marks=[pytest.mark.matrix_sample] if in_sample(spec, scenario, mode) else [])
+         for spec in catalogue.CATALOGUE.values() for scenario in SCENARIOS for mode in MODES]
+
+pytestmark = [pytest.mark.cm, pytest.mark.matrix]
+
+
+def run(cmr, tmp_path, spec: BenchmarkSpec, scenario: str, mode: str, *extra: str):
+    r = cmr(f"{TAGS} _{spec.name},_{scenario.lower()}", "--quiet", f"--mode={mode}",
+            f"--output_dir={tmp_path / 'o'}", *extra, timeout=600)
     assert r.returncode == 0, r.output[-4000:]
-    return Path(r.json["new_env"]["CM_MLPERF_RUN_DIR"])
+    return r, Path(r.json["new_env"]["CM_MLPERF_RUN_DIR"])
 
 
-@pytest.mark.parametrize("variation", VARIATIONS)
-def test_offline_performance_is_valid(cmr, tmp_path, variation):
-    r = cmr(f"{TAGS} _{variation},_offline", "--quiet", f"--output_dir={tmp_path / 'o'}")
-    run_dir = ok(r)
-    assert "Result is : VALID" in (run_dir / "mlperf_log_summary.txt").read_text()
-    results = results_of(run_dir)
-    assert results["valid"] and results["error_count"] == 0 and results["benchmark"] == variation
-    if family(variation) == "llama2-70b":
-        assert results["result"]["tokens_per_second"] > 0          # Offline reports tokens/s
-    if family(variation) in ("gptj", "llama2-70b"):
-        # Continuous batching: several sequences advanced per decode step.
-        assert results["sut"]["kind"] == "GenerationSUT" and results["sut"]["generated_tokens"] > 0
-        assert results["sut"]["batches"] < results["sut"]["generated_tokens"]
-
-
-@pytest.mark.parametrize("variation", VARIATIONS)
-def test_accuracy_passes_at_fp32_and_shuffled_responses_fail(cmr, tmp_path, variation):
-    r = cmr(f"{TAGS} _{variation},_offline", "--quiet", "--mode=accuracy", f"--output_dir={tmp_path / 'o'}")
-    run_dir = ok(r)
-    text = (run_dir / "accuracy.txt").read_text().splitlines()
-    assert text[-1].startswith("PASS"), text
-    assert "np.float64" not in text[0] and "np.int64" not in text[0]
-    fam = family(variation)
-    official = {"resnet50": "accuracy=100.000%, good=", "retinanet": "mAP=100.000%",
-                "bert": '{"exact_match": 100.0, "f1": 100.0}', "gptj": "{'rouge1': 100.0, 'rouge2': 100.0,",
-                "llama2-70b": "{'rouge1': 100.0, 'rouge2': 100.0,"}[fam]
-    assert text[0].startswith(official), text[0]
+def state_entry(r, spec: BenchmarkSpec, scenario: str) -> dict:
     sut = r.json["new_env"]["CM_MLPERF_SUT_NAME"]
-    entry = r.json["new_state"]["cm-mlperf-inference-results"][sut][variation]["Offline"]
-    assert entry["accuracy_valid"] is True and entry["accuracy"] == 100.0
+    return r.json["new_state"]["cm-mlperf-inference-results"][sut][spec.name][scenario]
 
-    # The declared dtype decodes every logged response to the length the contract says.
-    dtype = r.json["new_env"][DTYPE_ENV[fam]]
-    log = json.loads((run_dir / "mlperf_log_accuracy.json").read_text())
-    lengths = [len(np.frombuffer(bytes.fromhex(e["data"]), dtype)) for e in log]
-    if fam == "resnet50":
-        assert set(lengths) == {1}
-    elif fam == "retinanet":
-        assert all(n % 7 == 0 for n in lengths) and max(lengths) > 0
-        for e in log[:5]:
-            data = np.frombuffer(bytes.fromhex(e["data"]), dtype).reshape(-1, 7)
-            assert (data[:, 0] == e["qsl_idx"]).all() and ((data[:, 1:5] >= 0) & (data[:, 1:5] <= 1)).all()
-    elif fam == "bert":
-        assert set(lengths) == {384 * 2}
-    elif fam == "gptj":
-        assert min(lengths) >= 4 and max(lengths) <= 16
+
+@pytest.mark.parametrize("spec,scenario,mode", CASES)
+def test_benchmark(cmr, tmp_path, spec, scenario, mode):
+    r, run_dir = run(cmr, tmp_path, spec, scenario, mode)
+    if mode == "performance" and scenario == "Server":
+        # A latency bound on a shared 2-core VM: a burst of host jitter can push more queries over it than early
+        # stopping allows. Once more, kept apart by --rerun; a harness at fault fails both.
+        if not results_of(run_dir)["valid"]:
+            r, run_dir = run(cmr, tmp_path, spec, scenario, mode, "--rerun")
+    results = results_of(run_dir)
+    assert (results["benchmark"], results["scenario"], results["mode"]) == (spec.name, scenario, mode)
+    assert results["status"] == "ok" and results["error_count"] == 0, results.get("failure")
+    assert "No errors encountered during test." in (run_dir / "mlperf_log_summary.txt").read_text()
+    if mode == "performance":
+        check_performance(r, run_dir, results, spec, scenario)
     else:
-        assert all(n == e["token_count"] for n, e in zip(lengths, log)) and min(lengths) >= 2
+        check_accuracy(r, run_dir, results, spec, scenario, tmp_path)
+
+
+def check_performance(r, run_dir: Path, results: dict, spec: BenchmarkSpec, scenario: str) -> None:
+    skip_if_host_stole_cpu(results)
+    assert "Result is : VALID" in (run_dir / "mlperf_log_summary.txt").read_text()
+    assert results["valid"] is True
+    entry = state_entry(r, spec, scenario)
+    assert entry["performance_valid"] is True and entry["performance"] > 0
+    assert r.json["new_env"]["CM_MLPERF_RESULT_VALID"] == "yes"
+    if spec.generative:
+        assert results["sut"]["kind"] == "GenerationSUT" and results["sut"]["generated_tokens"] > 0
+        if scenario == "Offline":
+            # Continuous batching: several sequences advanced per decode step.
+            assert results["sut"]["batches"] < results["sut"]["generated_tokens"]
+    conf = official_conf(spec, scenario)
+    if conf.infer_token_latencies:
+        assert results["result"]["inferred_tokens_per_second"] > 0
+    if conf.use_token_latencies and scenario == "Offline":
+        assert results["result"]["tokens_per_second"] > 0
+    elif conf.use_token_latencies:
+        bounds = results["token_latency_bounds_ms"]
+        assert bounds == {"ttft": conf.ttft_latency / 1e6, "tpot": conf.tpot_latency / 1e6}
+        ttft, tpot = results["token_latency_ms"]["ttft"], results["token_latency_ms"]["tpot"]
+        assert ttft["p99"] > 0 and tpot["p99"] > 0
+        if scenario == "Server":
+            assert ttft["p99"] < bounds["ttft"] and tpot["p99"] < bounds["tpot"]
+            assert results["result"]["completed_tokens_per_second"] > 0
+        # exactly one first token per sample, and n_tokens on every final response
+        assert results["sut"]["first_tokens_sent"] == results["sut"]["samples"]
+        assert results["sut"]["n_tokens_reported"] is True
+    else:
+        assert "token_latency_ms" not in results
+
+
+def check_accuracy(r, run_dir: Path, results: dict, spec: BenchmarkSpec, scenario: str, tmp_path: Path) -> None:
+    # fp32: the stand-in's own output is the ground truth, so the official script's metric is at its maximum.
+    lines = (run_dir / "accuracy.txt").read_text().splitlines()
+    found = re.match(spec.accuracy_pattern, lines[0])
+    assert found and float(found.group(1)) == 100.0, (spec.accuracy_pattern, lines[0])
+    assert lines[-1].startswith("PASS"), lines
+    report = results["accuracy"]
+    assert (report["metric"], report["target_fraction"]) == (spec.accuracy_metric, spec.accuracy_target)
+    assert report["passed"] is True and report["value"] == 100.0 and report["missing"] == 0
+    assert report["details"].get("payload_index_mismatches", 0) == 0
+    assert state_entry(r, spec, scenario) == {"accuracy": 100.0, "accuracy_valid": True}
+
+    # The declared dtype decodes every logged response to the shape the contract says (-1: any count).
+    key, dtype = spec.accuracy_dtype_env
+    assert r.json["new_env"][key] == dtype
+    log = json.loads((run_dir / "mlperf_log_accuracy.json").read_text())
+    assert {e["qsl_idx"] for e in log} == set(range(spec.default_dataset_size))
+    shapes = [np.frombuffer(bytes.fromhex(e["data"]), dtype).reshape(spec.response_shape).shape for e in log]
+    fixed = [i for i, n in enumerate(spec.response_shape) if n >= 0]
+    assert {tuple(s[i] for i in fixed) for s in shapes} == {tuple(spec.response_shape[i] for i in fixed)}
+    if spec.generative:
+        # Generated ids within the stand-in's new-token limits; LoadGen's token_count, where it keeps one, agrees.
+        size = models.load(spec).decoder_size
+        lengths = [s[0] for s in shapes]
+        assert size.min_new_tokens <= min(lengths) and max(lengths) <= size.max_new_tokens
+        assert all(n == e["token_count"] for n, e in zip(lengths, log) if "token_count" in e)
+        assert ("token_count" in log[0]) == bool(official_conf(spec, scenario).use_token_latencies)
 
     # A SUT that mixed responses up would fail: give each sample another sample's response.
     check = evaluate_with_shuffled_responses(run_dir, tmp_path, seed=1)
     assert check.returncode == 1, check.stdout + check.stderr
     assert check.stdout.splitlines()[-1].startswith("FAIL")
-
-
-@pytest.mark.parametrize("variation,scenario", [("retinanet", "singlestream"), ("bert-99", "singlestream"),
-                                                ("gptj-99", "singlestream"), ("llama2-70b-99.9", "server")])
-def test_one_latency_scenario_per_benchmark_is_valid(cmr, tmp_path, variation, scenario):
-    r = cmr(f"{TAGS} _{variation},_{scenario}", "--quiet", f"--output_dir={tmp_path / 'o'}")
-    run_dir = ok(r)
-    assert "Result is : VALID" in (run_dir / "mlperf_log_summary.txt").read_text()
-    results = results_of(run_dir)
-    assert results["valid"] and results["error_count"] == 0
-    if variation.startswith("llama2"):
-        ttft, tpot = results["token_latency_ms"]["ttft"], results["token_latency_ms"]["tpot"]
-        bounds = results["token_latency_bounds_ms"]
-        assert bounds == {"ttft": 2000.0, "tpot": 200.0}
-        assert 0 < ttft["p99"] < bounds["ttft"] and 0 < tpot["p99"] < bounds["tpot"]
-        assert results["result"]["completed_tokens_per_second"] > 0
-        # exactly one first token per sample, and n_tokens on every final response
-        assert results["sut"]["first_tokens_sent"] == results["sut"]["samples"]
-        assert results["sut"]["n_tokens_reported"] is True

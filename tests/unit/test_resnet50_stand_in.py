@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 import torch
 
+from dummy_harness import catalogue, models
 from dummy_harness.dataset import open_dataset, weights_digest
-from dummy_harness.models.resnet50 import NUM_CLASSES, ResNet50, synthetic_image
+from dummy_harness.models.resnet50 import NUM_CLASSES, synthetic_image
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return ResNet50("small")
+    return models.load(catalogue.get("resnet50"), "small")
 
 
 @pytest.fixture(scope="module")

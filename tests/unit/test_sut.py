@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from dummy_harness import catalogue, models
 from dummy_harness.backends.base import Pending
 from dummy_harness.backends.pytorch import PyTorchBackend
 from dummy_harness.dataset import open_dataset
 from dummy_harness.loadgen.generation import GenerationSUT
 from dummy_harness.loadgen.qsl import SampleStore
 from dummy_harness.loadgen.sut import BatchingSUT
-from dummy_harness.models.llama2 import Llama2_99
-from dummy_harness.models.resnet50 import ResNet50
 
 
 class Recorder:
@@ -62,7 +61,7 @@ class LazyPending(Pending):
 
 @pytest.fixture(scope="module")
 def resnet(dataset_dir):
-    bench = ResNet50("small")
+    bench = models.load(catalogue.get("resnet50"), "small")
     model = bench.build_model()
     dataset = open_dataset(bench, model, 256, 0, str(dataset_dir))
     return bench, model, dataset
@@ -104,7 +103,7 @@ def test_a_device_style_pipeline_keeps_two_batches_in_flight(resnet):
 
 
 def test_continuous_batching_gives_the_reference_continuations(dataset_dir):
-    bench = Llama2_99("small")
+    bench = models.load(catalogue.get("llama2-70b-99"), "small")
     model = bench.build_model()
     dataset = open_dataset(bench, model, 24, 0, str(dataset_dir))
     store = SampleStore(bench, dataset.arrays, dataset.count)
@@ -141,7 +140,7 @@ def test_the_offline_estimate_is_the_rate_all_workers_sustain_together(workers):
     # threads deliver together, not one batch on one thread multiplied by the workers.
     from dummy_harness.loadgen.sut import sustained_throughput
 
-    bench = ResNet50("small")
+    bench = models.load(catalogue.get("resnet50"), "small")
     rows = {name: np.zeros((16, 3, 224, 224), np.float32) for name in bench.input_names}
     mean, peak = sustained_throughput(bench, SleepingBackend(), rows, 16, 8, workers, seconds=1.0)
     expected = workers / SleepingBackend.per_sample_s
