@@ -88,3 +88,19 @@ def test_cmr_cuda_runs_on_the_gpu(cmr, tmp_path):
     assert r.returncode == 0, r.output[-3000:]
     results = json.loads(next(out.glob("*/resnet50/offline/performance/run_1/results.json")).read_text())
     assert results["valid"] is True and results["backend"]["device_name"], results["backend"]
+
+
+def test_onnxruntime_on_the_gpu_runs_with_the_cuda_provider_or_says_why_not(harness, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "o"
+    r = harness("--backend=onnxruntime", "--device=cuda", "--mode=accuracy", f"--output_dir={out}", timeout=600)
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        # e.g. the CPU-only `onnxruntime` wheel: refused before anything runs, in one line
+        assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.output[-2000:]
+        assert "CUDA" in r.stderr, r.stderr
+        print("refused:", r.stderr.strip())
+        return
+    assert r.returncode == 0, r.output[-3000:]
+    run_dir = _run_dir(out, "resnet50", "Offline", "accuracy")
+    assert "CUDAExecutionProvider" in str(results_of(run_dir)["backend"])
+    assert (run_dir / "accuracy.txt").read_text().splitlines()[-1].startswith("PASS")
