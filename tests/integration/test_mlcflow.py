@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, results_of
+from dummy_harness import catalogue
 
 pytestmark = pytest.mark.cm
 
@@ -23,9 +24,6 @@ SCRIPT_ID = "reproduce-mlperf-inference-dummy,81c88d9114a993c2"
 MODEL_SCENARIOS = [("resnet50", "offline"), ("retinanet", "singlestream"), ("bert-99", "server"),
                    ("bert-99.9", "multistream"), ("gptj-99", "singlestream"), ("gptj-99.9", "offline"),
                    ("llama2-70b-99", "multistream"), ("llama2-70b-99.9", "server")]
-DTYPE_ENV = {"resnet50": "CM_IMAGENET_ACCURACY_DTYPE", "retinanet": "CM_OPENIMAGES_ACCURACY_DTYPE",
-             "bert": "CM_SQUAD_ACCURACY_DTYPE", "gptj": "CM_CNNDM_ACCURACY_DTYPE",
-             "llama2": "CM_OPENORCA_ACCURACY_DTYPE"}
 
 
 def test_meta_yaml_is_the_same_file_as_cm_yaml():
@@ -83,7 +81,8 @@ def test_every_model_and_scenario_prepares_what_cm_prepares(script_via, tmp_path
     assert folder.split("/")[1:] == [model, scenario, "performance", "run_1"]
     assert f"--model={model}" in command.split() or model == "resnet50"
     env = runs["mlcr"].json["new_env"]
-    assert env[DTYPE_ENV[model.split("-")[0]]] and env["CM_MLPERF_LOADGEN_SCENARIO"].lower() == scenario
+    key, dtype = catalogue.get(model).accuracy_dtype_env
+    assert env[key] == dtype and env["CM_MLPERF_LOADGEN_SCENARIO"].lower() == scenario
 
 
 @pytest.mark.parametrize("tags,batch", [("_retinanet", 1), ("_retinanet,_bs.4", 4), ("_retinanet,_bs.8,_server", 8)])
