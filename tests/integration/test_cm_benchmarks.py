@@ -19,7 +19,7 @@ import pytest
 from conftest import evaluate_with_shuffled_responses, results_of, skip_if_host_stole_cpu
 from dummy_harness import catalogue, models
 from dummy_harness.catalogue import BenchmarkSpec
-from dummy_harness.config import SCENARIOS
+from dummy_harness.options import SCENARIOS
 
 TAGS = "reproduce mlperf inference dummy"
 MODES = ("performance", "accuracy")
