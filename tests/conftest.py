@@ -48,6 +48,22 @@ def mlc_unavailable() -> Optional[str]:
     return None
 
 
+def run_tree(args, timeout: int, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run in a process group of its own, stdin closed, output captured as text: on a timeout the
+    whole tree is killed (cmr -> bash -> the harness), not cmr alone, so no run outlives its test."""
+    import signal
+
+    with subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True, **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
 @dataclass
 class Completed:
     returncode: int
@@ -187,8 +203,7 @@ class ScriptRunner:
         else:
             out_json = None
             args = [str(BIN / "mlcr"), _tag_list(tags), *flags, "-j"]
-        p = subprocess.run(args, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True,
-                           text=True, timeout=timeout)
+        p = run_tree(args, timeout, env=self.env, cwd=self.cwd)
         if out_json is not None:
             data = json.loads(out_json.read_text()) if out_json.exists() else None
         else:
@@ -254,8 +269,7 @@ def cmr(cm_env, tmp_path, dataset_dir, work) -> ScriptRunner:
 def harness(tmp_path, dataset_dir):
     """The console script `dummy-harness <args...>`."""
     def run(*args: str, timeout: int = 240) -> Completed:
-        p = subprocess.run([str(BIN / "dummy-harness"), *args, f"--dataset_dir={dataset_dir}"], cwd=tmp_path,
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        p = run_tree([str(BIN / "dummy-harness"), *args, f"--dataset_dir={dataset_dir}"], timeout, cwd=tmp_path)
         return Completed(p.returncode, p.stdout, p.stderr, None)
     return run
 
