@@ -49,8 +49,7 @@ def _runs_here(backend: str) -> bool:
     """Whether `backend` can run on this machine's CPU; says why not (e.g. onnxruntime not installed) when not."""
     from dummy_harness import backends
 
-    cls = type(backends.load(backend))
-    reason = cls.unavailable_reason("cpu") if hasattr(cls, "unavailable_reason") else None
+    reason = backends.unavailable_reason(backend, "cpu")
     if reason:
         print(f"harness_efficiency: {backend} left out: {reason}", flush=True)
     return not reason
