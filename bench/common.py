@@ -10,8 +10,8 @@ import os
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -88,24 +88,86 @@ def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool, inline: bool)
                          inline=inline)
 
 
-def highest_valid_qps(probe: Callable[[float], bool], start: float, steps: int = 6, attempts: int = 2) -> float:
-    """Largest QPS found VALID: double from `start` until a probe fails, then bisect (0 if none passes).
-    A QPS counts as VALID if one of `attempts` runs is: on a shared 2-core VM a single run at a latency bound
-    can fail on host jitter alone, and one unlucky run would otherwise end the search early. The search never
-    probes below start / 4: a probe is a fixed query count (Server early stopping needs >= 459), so low QPS
-    probes take minutes (seen: 886 s for one figure while the host stole the cores); 0 then means "< start / 4"."""
+@dataclass
+class Ceiling:
+    """Where a QPS search ended. `qps`: the highest rate found VALID (0: none); `failed_at`: the lowest rate
+    found failing (None: no probe failed). `capped`: the search stopped (its time budget, or the floor) before
+    it bracketed the ceiling to its resolution, so `qps` is only a lower bound (or, when nothing passed, an
+    upper bound of 0)."""
+    qps: float
+    failed_at: Optional[float]
+    capped: bool
+    probes: List[Tuple[float, int, int]] = field(default_factory=list)   # (qps, VALID runs, runs)
+    seconds: float = 0.0
+
+    def figure(self) -> object:
+        """The table's value: the QPS, or 'capped at X' where the search did not find the ceiling."""
+        return f"capped at {self.qps:g}" if self.capped else self.qps
+
+
+def find_ceiling(probe: Callable[[float], bool], start: float, resolution: float = 0.05, attempts: int = 2,
+                 budget_s: float = 120.0, floor_ratio: float = 1 / 64,
+                 clock: Callable[[], float] = time.perf_counter) -> Ceiling:
+    """The highest QPS at which `probe` is VALID, to within `resolution` (relative).
+
+    Grows x2 from `start` until a rate fails (none of `attempts` runs VALID: on a shared 2-core VM one run at a
+    latency bound can fail on host jitter alone), or shrinks /2 until one passes, then bisects (geometric mean)
+    until failed_at / qps <= 1 + resolution. Stops early, marked capped, when `budget_s` is spent, or when no
+    rate down to start * floor_ratio passes."""
+    began = clock()
     good, bad = 0.0, None
-    qps = start
-    for _ in range(steps):
-        if qps < start / 4:
+    probes: List[Tuple[float, int, int]] = []
+
+    def passes(qps: float) -> bool:
+        valid = runs = 0
+        while runs < attempts and not valid:       # the first VALID run settles it
+            runs += 1
+            valid += bool(probe(qps))
+        probes.append((qps, valid, runs))
+        return valid > 0
+
+    qps = float(start)
+    while True:
+        if clock() - began > budget_s:
             break
-        if any(probe(qps) for _ in range(attempts)):
+        if passes(qps):
             good = qps
-            qps = qps * 2 if bad is None else (qps + bad) / 2
         else:
             bad = qps
-            qps = (good + bad) / 2 if good else qps / 2
-    return round(good, 1)
+        if bad is None:
+            qps *= 2
+        elif not good:
+            if qps / 2 < start * floor_ratio:
+                break
+            qps /= 2
+        elif bad / good <= 1 + resolution:
+            return Ceiling(round(good, 1), round(bad, 1), False, probes, round(clock() - began, 1))
+        else:
+            qps = (good * bad) ** 0.5
+    return Ceiling(round(good, 1), None if bad is None else round(bad, 1), True, probes, round(clock() - began, 1))
+
+
+def ceiling_ratio(a: Ceiling, b: Ceiling) -> Optional[float]:
+    """a.qps / b.qps, or None where either search was capped (a ratio of caps says nothing)."""
+    if a.capped or b.capped or not b.qps:
+        return None
+    return round(a.qps / b.qps, 3)
+
+
+def ceiling_row(ours: Sequence[Ceiling], theirs: Sequence[Ceiling], our_name: str, their_name: str,
+                target: float) -> Dict[str, object]:
+    """One table row of two arms' searches (repetitions): each arm's median ceiling, or 'capped at X' where any
+    of its searches was capped, and their ratio only where neither was."""
+    def arm(found: Sequence[Ceiling]):
+        capped = [f for f in found if f.capped]
+        return capped[0].figure() if capped else median([f.qps for f in found])
+    a, b = arm(ours), arm(theirs)
+    row: Dict[str, object] = {our_name: a, their_name: b}
+    row["ratio"] = round(a / b, 3) if isinstance(a, float) and isinstance(b, float) and b else "none (capped)"
+    row["target"] = target
+    row["resolution"] = "5%"
+    row["probes"] = sum(len(f.probes) for f in list(ours) + list(theirs))
+    return row
 
 
 def median(values: Sequence[float]) -> float:

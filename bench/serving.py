@@ -17,7 +17,8 @@ from . import common as c
 BOUND_NS = 15_000_000          # resnet50 Server latency bound of the official conf
 
 
-def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -> Dict[str, float]:
+def server_batching(repeats: int, queries: int = 500, model: str = "resnet50",
+                    budget_s: float = 60.0) -> Dict[str, object]:
     r = c.rig(model, batch=8, scenario="Server")
     cap = latency_bounded_batch(batch_times_ms(r.bench, r.backend, r.store.ram, 8), BOUND_NS / 1e6)
 
@@ -28,17 +29,19 @@ def server_batching(repeats: int, queries: int = 800, model: str = "resnet50") -
             return c.loadgen_test(c.batching_sut(r, max_batch, inline=False), r.store, s, r.count).valid
         return probe
 
-    stolen = c.steal_s()
-    # The same search for both arms, from 200 QPS (both measured >= 175 here), three probes: a probe is 800
-    # queries (so early stopping tolerates a late one) and a failing one runs twice (4 steps took 169 s).
-    batched = [c.highest_valid_qps(probe_for(cap), 200, steps=3) for _ in range(repeats)]
-    single = [c.highest_valid_qps(probe_for(1), 200, steps=3) for _ in range(repeats)]
-    return {"batched_qps": c.median(batched), "one_at_a_time_qps": c.median(single), "batch_cap": cap,
-            "ratio": round(c.median(batched) / max(c.median(single), 1e-9), 3), "target": 1.5,
-            "host_steal_s": round(c.steal_s() - stolen, 1)}
+    # Both arms searched the same way, alternating: grow from 100 QPS until a rate fails, narrow to 5%. A probe
+    # is `queries` queries (at least the 459 Server early stopping needs to tolerate one late query).
+    batched, single = [], []
+    for _ in range(repeats):
+        batched.append(c.find_ceiling(probe_for(cap), 100, budget_s=budget_s))
+        single.append(c.find_ceiling(probe_for(1), 100, budget_s=budget_s))
+    row = c.ceiling_row(batched, single, "batched_qps", "one_at_a_time_qps", target=1.5)
+    row["batch_cap"] = cap
+    return row
 
 
-def llm_serving(repeats: int, queries: int = 512, model: str = "llama2-70b-99") -> Dict[str, float]:
+def llm_serving(repeats: int, queries: int = 512, model: str = "llama2-70b-99",
+                budget_s: float = 90.0) -> Dict[str, object]:
     # Early stopping cannot pass below 459 Server queries (a run of 240 was INVALID whatever its latencies, and
     # the figure read 0); llama2's equal-issue mode rounds the count up to a multiple of 256 anyway.
     if queries < EARLY_STOPPING_MIN_QUERIES["Server"]:
@@ -59,13 +62,12 @@ def llm_serving(repeats: int, queries: int = 512, model: str = "llama2-70b-99") 
             return ok
         return probe
 
-    stolen = c.steal_s()
     # TTFT/TPOT bounds of seconds leave host jitter no say: one run per probe is enough here.
-    # Three probes a search: a probe is >= 512 queries, 17 s at 30 QPS (4 steps made this figure 302 s).
-    batched = [c.highest_valid_qps(probe_for(8), 40, steps=3, attempts=1) for _ in range(repeats)]
-    single = [c.highest_valid_qps(probe_for(1), 40, steps=3, attempts=1) for _ in range(repeats)]
-    return {"continuous_batching_qps": c.median(batched), "one_prompt_at_a_time_qps": c.median(single),
-            "ratio": round(c.median(batched) / max(c.median(single), 1e-9), 3), "target": 2.0,
-            "ttft_p99_of_bound": round(best.get("ttft_p99_ms", 0) / 2000, 4),
-            "tpot_p99_of_bound": round(best.get("tpot_p99_ms", 0) / 200, 4),
-            "host_steal_s": round(c.steal_s() - stolen, 1)}
+    batched, single = [], []
+    for _ in range(repeats):
+        batched.append(c.find_ceiling(probe_for(8), 20, attempts=1, budget_s=budget_s))
+        single.append(c.find_ceiling(probe_for(1), 20, attempts=1, budget_s=budget_s))
+    row = c.ceiling_row(batched, single, "continuous_batching_qps", "one_prompt_at_a_time_qps", target=2.0)
+    row.update(ttft_p99_of_bound=round(best.get("ttft_p99_ms", 0) / 2000, 4),
+               tpot_p99_of_bound=round(best.get("tpot_p99_ms", 0) / 200, 4))
+    return row
