@@ -12,7 +12,7 @@ import json
 import os
 import time
 
-from . import common, efficiency, floor, serving
+from . import common, efficiency, floor, scaling, serving
 from .cm_overhead import cm_overhead
 
 
@@ -36,6 +36,9 @@ def main() -> None:
         # One search per arm: a search already probes each rate up to twice (see common.find_ceiling).
         "server_batching": lambda: serving.server_batching(repeats=1),
         "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
+        "cost_scaling": lambda: scaling.cost_scaling(repeats=1 if q else 3, sizes=(256, 1024) if q else
+                                                     (256, 4096, 65536), issued=5000 if q else 200_000,
+                                                     server_s=0.2 if q else 1.0, search_budget_s=5 if q else 40),
         "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
         "llm_serving": lambda: serving.llm_serving(repeats=1),
     }
