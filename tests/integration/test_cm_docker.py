@@ -170,10 +170,11 @@ def test_the_docker_command_the_cm_gui_prints_works_as_printed(docker_env, cm_en
     out.mkdir()
     command = printed_command(render(tags, cm_env["CM_REPOS"], flags={"output_dir": str(out)}, docker=True))
     assert command.startswith(f"cm docker script --tags={tags.replace(' ', ',')},_")
-    # The repo copied into the image is the one default_env's CM_REPO_PATH names, made by README's export command.
-    repo_path = Path(yaml.safe_load((ROOT / "_cm.yaml").read_text())["default_env"]["CM_REPO_PATH"])
-    assert f"python -m dummy_harness.cm_repo --export {repo_path.parent}\n" in (ROOT / "README.md").read_text()
-    cm_repo.export_for_docker(str(repo_path.parent))
+    # README's export, the one step before `cm docker script` (the copy of the project put in the image).
+    export = re.search(r"^python -m dummy_harness\.cm_repo --export (\S+)\ncm docker script ",
+                       (ROOT / "README.md").read_text(), re.M)
+    assert export, "README shows the export right before its cm docker script command"
+    cm_repo.export_for_docker(export.group(1))
 
     log = Path(docker_env["FAKE_DOCKER_LOG"])
     log.unlink(missing_ok=True)

@@ -50,11 +50,11 @@ def prepared(r: Completed):
 
 
 def test_readme_gui_command_opens_this_scripts_page(default_page, tags):
-    # The GUI shows a script only when its tags find exactly one: cmx4mlops' stub shares the seven common tags.
-    assert "loadgen-dummy" in tags.split()
     labels = [t.label for t in default_page.toggle]
     assert any(f'CM script "[{META["alias"]}]' in label for label in labels), labels
     assert printed_command(default_page).startswith(f"cm run script --tags={tags.replace(' ', ',')},_")
+    # The GUI shows a script only when its tags find exactly one: cmx4mlops' stub shares the seven common tags.
+    assert "loadgen-dummy" in tags.split()
     # The alias (above) is all the page shows to name the script: no title or header.
     assert not (default_page.title or default_page.header or default_page.subheader)
 
