@@ -7,13 +7,12 @@ customize.py (validation, run folder, the harness command it prints) and stops b
 dependency is skipped and postprocess reads no results).
 """
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from cm_gui_page import printed_command, readme_gui_tags, render, widget, one_line
+from cm_gui_page import one_line, printed_command, readme_gui_tags, render, widget
 from conftest import BIN, Completed, run_tree
 
 pytestmark = pytest.mark.cm
