@@ -217,6 +217,18 @@ class Option:
         return out
 
 
+def _dataset_sizes() -> str:
+    """The default dataset size of each benchmark family, for the help of the flags it caps:
+    `256 for resnet50, bert; 64 for retinanet, gptj, llama2-70b`."""
+    families: Dict[int, list] = {}
+    for name, spec in catalogue.CATALOGUE.items():
+        family = re.sub(r"-99(\.9)?$", "", name)       # bert-99, bert-99.9 -> bert
+        names = families.setdefault(spec.default_dataset_size, [])
+        if family not in names:
+            names.append(family)
+    return "; ".join(f"{size} for {', '.join(names)}" for size, names in families.items())
+
+
 _SCENARIO_ALIASES = {s.lower(): s for s in SCENARIOS}
 _DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _PRECISION_ALIASES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
@@ -251,7 +263,8 @@ OPTIONS: Tuple[Option, ...] = (
     Option("dataset_dir", "CM_MLPERF_DUMMY_DATASET_DIR", path,
            "dataset cache folder (default ~/.cache/mlperf-dummy-harness/datasets)", default=""),
     Option("count", "CM_MLPERF_LOADGEN_QUERY_COUNT", whole(),
-           "performance: queries of a test-style run (Offline: samples); accuracy: samples evaluated"),
+           "performance: queries of a test-style run (Offline: samples); accuracy: samples evaluated, at most "
+           f"--dataset_size (default {_dataset_sizes()})"),
     Option("max_batchsize", "CM_MLPERF_LOADGEN_MAX_BATCHSIZE", whole(),
            "largest batch the SUT forms (default: the benchmark's, 1 in SingleStream); beats _bs.N"),
     Option("performance_sample_count", "CM_MLPERF_LOADGEN_PERFORMANCE_SAMPLE_COUNT", whole(),

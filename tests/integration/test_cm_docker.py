@@ -7,6 +7,7 @@ cached `get,docker` points at the stand-in and must not leak into the other test
 """
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,3 +158,44 @@ def test_docker_run_for_cuda_asks_for_the_gpus(docker_env, tmp_path):
     assert f"--tags={UNIQUE_TAG},_cuda" in inner
     assert f"{out}:/cm-mount{out}" in argv
     assert "--gpus=all" in argv and " --gpus=all " in saved
+
+
+def test_the_docker_command_the_cm_gui_prints_works_as_printed(docker_env, cm_env, tmp_path):
+    """README's GUI page with "Use Docker" on prints `cm docker script ...`: after README's one export, that command,
+    pasted as printed, writes a Dockerfile that copies this project in and runs this script, and launches it."""
+    from cm_gui_page import printed_command, readme_gui_tags, render
+
+    tags = readme_gui_tags()
+    out = tmp_path / "results"
+    out.mkdir()
+    command = printed_command(render(tags, cm_env["CM_REPOS"], flags={"output_dir": str(out)}, docker=True))
+    assert command.startswith(f"cm docker script --tags={tags.replace(' ', ',')},_")
+    # README's export, the one step before `cm docker script` (the copy of the project put in the image).
+    export = re.search(r"^python -m dummy_harness\.cm_repo --export (\S+)\ncm docker script ",
+                       (ROOT / "README.md").read_text(), re.M)
+    assert export, "README shows the export right before its cm docker script command"
+    cm_repo.export_for_docker(export.group(1))
+
+    log = Path(docker_env["FAKE_DOCKER_LOG"])
+    log.unlink(missing_ok=True)
+    # The Dockerfile goes to dockerfiles/ in the script folder, run-docker-container leaves a tmp-state.json there.
+    made = [p for p in (ROOT / "dockerfiles", ROOT / "tmp-state.json") if not p.exists()]
+    env = {**docker_env, "PATH": f"{BIN}:{docker_env['PATH']}"}
+    try:
+        p = subprocess.run(["bash", "-c", command], env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, (p.stdout + p.stderr)[-4000:]
+        lines = (ROOT / DOCKERFILE).read_text().splitlines()
+    finally:
+        for path in made:
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    runs = run_lines(lines)
+    assert f"COPY --chown=cmuser:cm cm_repo {IMAGE_REPO}" in lines
+    assert not [cmd for cmd in runs if re.search(r"cm pull repo [^-&\s]", cmd)], "pulled a repo from GitHub"
+    index_of(runs, rf"pip install -e {re.escape(IMAGE_SCRIPT)}$")
+    assert f"--tags={tags.replace(' ', ',')},_resnet50,_cpu,_fp32,_pytorch" in final_run(runs)
+    calls = [c[:-1].split("\n") for c in log.read_text().split("== docker\n") if c]
+    (argv,) = [argv for argv in calls if argv[:1] == ["run"]]
+    assert f"{out}:/cm-mount{out}" in argv
+    inner = shlex.split(argv[-1])
+    assert inner[:3] == ["cm", "run", "script"] and f"--output_dir=/cm-mount{out}" in inner

@@ -44,9 +44,9 @@ def test_one_wrapper_serves_both_tools_and_the_export_holds_meta_yaml_as_a_file(
     assert not meta.is_symlink() and meta.read_text() == (ROOT / "_cm.yaml").read_text()
 
 
-# Keys MLCFlow's schema does not know: CM's (the GUI's title, CM's docker keys) and two docker keys MLCFlow's
-# docker automation reads although its schema omits them.
-NOT_IN_MLC_SCHEMA = {"gui", "docker_os", "docker_os_version", "skip_cm_sys_upgrade", "docker_run_final_cmds",
+# Keys MLCFlow's schema does not know: CM's docker keys and two docker keys MLCFlow's docker automation reads
+# although its schema omits them.
+NOT_IN_MLC_SCHEMA = {"docker_os", "docker_os_version", "skip_cm_sys_upgrade", "docker_run_final_cmds",
                      "mlc_repo_path", "mlc_repos"}
 
 

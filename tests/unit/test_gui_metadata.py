@@ -1,6 +1,8 @@
 """The CM GUI page of this script (`cmr "cm gui" --script="..."`) is generated from _cm.yaml alone: the flags from
-`input_description`, one selectbox per variation group (ordered by `variation_groups_order`), the title from
-`gui`. These tests keep that metadata complete and in step with what the harness accepts, without running CM.
+`input_description`, one selectbox per variation group (ordered by `variation_groups_order`); it names the script by
+its alias and shows no title (script.py reads `gui: title` into a variable it never shows). These tests keep that
+metadata complete and in step with what the harness accepts, without running CM; tests/integration/test_cm_gui.py
+renders the page itself.
 
 The rules below restate how cmx4mlops 1.0.1 reads the meta (repo/script/gui/script.py, function page(), and
 repo/script/gui/misc.py, function make_selector()); they are written from reading that code, not copied from it:
@@ -161,9 +163,11 @@ def test_variation_groups_order_lists_exactly_the_groups():
     assert set(order) <= set(shown), "a listed group without a shown variation breaks the GUI page"
 
 
-def test_title():
-    title = META.get("gui", {}).get("title")
-    assert isinstance(title, str) and title.strip()
+def test_the_page_is_named_by_the_alias_and_claims_no_title():
+    # The GUI never shows `gui: title` (its only `gui` key it acts on is use_customize_func, which replaces the
+    # page): the meta carries none, so nobody edits one expecting to see it.
+    assert META["alias"] == "reproduce-mlperf-inference-dummy"
+    assert "gui" not in META
 
 
 def test_the_gui_offers_no_placeholder_variation():
