@@ -24,8 +24,9 @@ def settings(scenario: str, **values):
 
 def test_the_plan_is_what_loadgen_will_ask_for():
     # A valid-style Server run: at least min_query_count queries, and at least min_duration.
-    server = P.plan(settings("Server", min_query_count=270336, min_duration_ms=600000, server_target_latency_ns=15_000_000,
-                             server_target_latency_percentile=0.99), "Server", 1024, 1024, accuracy=False)
+    server = P.plan(settings("Server", min_query_count=270336, min_duration_ms=600000,
+                             server_target_latency_ns=15_000_000, server_target_latency_percentile=0.99),
+                    "Server", 1024, 1024, accuracy=False)
     assert (server.unit, server.expected, server.min_duration_s, server.lower_bound) == ("queries", 270336, 600, True)
     assert server.bounds == (P.Bound("", 0.015, 99.0),)
     # Offline: one query of max(min_query_count, 1.1 x min_duration x expected QPS) samples, exactly.
