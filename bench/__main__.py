@@ -33,6 +33,10 @@ def main() -> None:
         "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
                                                server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
                                                search_budget_s=5 if q else 60),
+        "progress_cost": lambda: floor.progress_cost(repeats=reps, offline_samples=5000 if q else 200_000,
+                                                     server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
+                                                     search_budget_s=5 if q else 60,
+                                                     hot_path_samples=5000 if q else 200_000),
         # One search per arm: a search already probes each rate up to twice (see common.find_ceiling).
         "server_batching": lambda: serving.server_batching(repeats=1),
         "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),

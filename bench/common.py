@@ -70,11 +70,13 @@ def settings_for(scenario: str, **values):
     return s
 
 
-def loadgen_test(sut, store: SampleStore, settings, count: int) -> DetailLog:
+def loadgen_test(sut, store: SampleStore, settings, count: int, progress: bool = False) -> DetailLog:
     """One LoadGen test in the harness's session (inline SUTs: StartTest on this thread; queued: on a 'loadgen'
-    thread while this one serves); returns its detail log."""
-    with tempfile.TemporaryDirectory() as outdir:
-        with LoadGenSession(sut, store, count, count, settings, outdir) as session:
+    thread while this one serves); returns its detail log. `progress`: with the progress line as a terminal gets
+    it (redrawn every REFRESH_S, latencies measured), drawn into /dev/null."""
+    with tempfile.TemporaryDirectory() as outdir, open(os.devnull, "w") as sink:
+        with LoadGenSession(sut, store, count, count, settings, outdir, progress="inplace" if progress else "off",
+                            progress_stream=sink) as session:
             session.run()
         return session.detail_log()
 

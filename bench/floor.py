@@ -1,7 +1,9 @@
-"""noop_floor and reference_style.
+"""noop_floor, progress_cost and reference_style.
 
 noop_floor: the harness with its zero-compute backend (`--backend=null`) against a bare no-op LoadGen SUT
 written here, same process: Offline samples/s, highest VALID Server QPS, SingleStream p90.
+progress_cost: the same harness figures with the progress line on and off, alternated in one process, and the
+SUT's own cost per answered sample (no LoadGen) with the line's latency histogram filled and not.
 reference_style: Offline samples/s of the harness against the reference implementation's pattern, written
 here: a queue, N worker threads, and one response array per sample, on the same model.
 """
@@ -76,6 +78,89 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
     harness_us = [ss(lambda: c.batching_sut(r, 1, inline=True)) for _ in range(repeats)]
     bare_us = [ss(BareSUT) for _ in range(repeats)]
     out["singlestream_p90_us"] = {"harness": round(c.median(harness_us), 1), "bare": round(c.median(bare_us), 1)}
+    return out
+
+
+def progress_cost(repeats: int, offline_samples: int = 200_000, server_queries_s: float = 0.5,
+                  ss_queries: int = 2000, search_budget_s: float = 60.0, hot_path_samples: int = 200_000
+                  ) -> Dict[str, Dict[str, object]]:
+    """noop_floor's harness figures with the progress line off and on (as on a terminal, drawn into /dev/null),
+    each repetition measuring off then on; ratio = on / off (1 = no cost; for latency, above 1 = slower)."""
+    r = c.rig("resnet50", backend="null", batch=8)
+    out: Dict[str, Dict[str, float]] = {}
+
+    def offline(progress: bool) -> float:
+        s = c.settings_for("Offline", min_query_count=offline_samples, max_query_count=offline_samples,
+                           offline_expected_qps=1)
+        return float(c.loadgen_test(c.batching_sut(r, 256, inline=True), r.store, s, r.count, progress)
+                     ["result_samples_per_second"])
+
+    def server(progress: bool) -> c.Ceiling:
+        def probe(qps: float) -> bool:
+            s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=15_000_000,
+                               min_query_count=max(500, int(qps * server_queries_s)))
+            return c.loadgen_test(c.batching_sut(r, 64, inline=False), r.store, s, r.count, progress).valid
+        return c.find_ceiling(probe, 8000, budget_s=search_budget_s)
+
+    def singlestream(progress: bool) -> float:
+        s = c.settings_for("SingleStream", min_query_count=ss_queries, max_query_count=ss_queries)
+        return float(c.loadgen_test(c.batching_sut(r, 1, inline=True), r.store, s, r.count, progress)
+                     ["result_90.00_percentile_latency_ns"]) / 1e3
+
+    for name, measure in (("offline_samples_per_s", offline), ("server_highest_valid_qps", server),
+                          ("singlestream_p90_us", singlestream)):
+        off, on = [], []
+        for _ in range(repeats):
+            off.append(measure(False))
+            on.append(measure(True))
+        if name == "server_highest_valid_qps":      # searches: a capped one gives no ratio
+            row = c.ceiling_row(on, off, "on", "off", target=1.0)
+            out[name] = {"off": row["off"], "on": row["on"], "ratio": row["ratio"]}
+            continue
+        out[name] = {"off": round(c.median(off), 1), "on": round(c.median(on), 1),
+                     "ratio": round(c.median(on) / max(c.median(off), 1e-9), 3)}
+    out["sut_ns_per_sample"] = sut_ns_per_sample(r, hot_path_samples, repeats)
+    return out
+
+
+def sut_ns_per_sample(r: c.Rig, samples: int, repeats: int) -> Dict[str, float]:
+    """What the progress line adds to the SUT per answered sample, null backend, LoadGen's completion call
+    replaced by a no-op. `*_off`/`*_on`: ns per sample through the SUT without and with the latency histogram
+    attached, inline one sample per query (SingleStream's path) and queued one sample per query and per batch
+    (Server's path): the fastest of 5 x `repeats` alternated blocks (the slower ones are the host's noise).
+    `clock_ns` and `histogram_add_ns`: the two operations the line adds (one clock read per query at issue, one
+    histogram add per batch), timed alone with timeit. CPU time of this thread throughout (time.thread_time):
+    on a shared host, wall time mostly measures the neighbours (both paths run on this one thread here)."""
+    import time
+    import timeit
+
+    from dummy_harness.loadgen.progress import LatencyHistogram
+
+    def run(inline: bool, progress: bool) -> float:
+        sut = c.batching_sut(r, 1, inline=inline)      # one sample per batch: the most batches per sample
+        sut.complete = lambda responses: None
+        sut.latency = LatencyHistogram() if progress else None
+        issue, n = sut.issue, r.count
+        start = time.thread_time()
+        for i in range(samples):
+            issue((i,), (i % n,))
+        if not inline:
+            sut.finish()
+            sut.serve()
+        return (time.thread_time() - start) / samples * 1e9
+
+    out: Dict[str, float] = {}
+    for name, inline in (("inline", True), ("queued", False)):
+        off, on = [], []
+        for _ in range(5 * repeats):
+            off.append(run(inline, False))
+            on.append(run(inline, True))
+        out[f"{name}_off"], out[f"{name}_on"] = round(min(off), 1), round(min(on), 1)
+    number = 200_000
+    for name, statement, names in (("clock_ns", "clock()", {"clock": time.perf_counter}),
+                                   ("histogram_add_ns", "add(0.0012, 1)", {"add": LatencyHistogram().add})):
+        out[name] = round(min(timeit.repeat(statement, globals=names, number=number, repeat=5, timer=time.thread_time))
+                          / number * 1e9, 1)
     return out
 
 

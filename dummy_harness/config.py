@@ -38,6 +38,7 @@ class RunConfig:
     hw_name: str = _default("hw_name")                                  # "" = this host's name
     threads: Optional[int] = _default("threads")                        # None = by scenario (run.thread_layout)
     seed: int = _default("seed")
+    progress: str = _default("progress")                                # the status line: auto, lines, off
     rerun: bool = _default("rerun")
     skip_preprocess: bool = _default("skip_preprocess")
     implementation_repo: str = _default("implementation_repo")          # may hold a backend plug-in
@@ -101,8 +102,8 @@ class RunConfig:
     def fingerprint(self) -> Dict[str, Any]:
         """What makes two runs the same run (for reuse of a stored result)."""
         d = asdict(self)
-        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir", "watchdog_s", "inference_src",
-                  "submission_dir", "submitter", "division", "system_json"):
+        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir", "watchdog_s", "progress",
+                  "inference_src", "submission_dir", "submitter", "division", "system_json"):
             d.pop(k)
         d["size"] = self.size
         d["batch_size"] = self.batch_size

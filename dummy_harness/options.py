@@ -26,6 +26,7 @@ PRECISIONS = ("float32", "float16", "uint8")
 RUN_STYLES = ("test", "fast", "valid")
 DIVISIONS = ("open", "closed")
 COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST06")
+PROGRESS = ("auto", "lines", "off")          # loadgen/progress.py
 MODEL_SIZES = tuple(dict.fromkeys(size for spec in catalogue.CATALOGUE.values() for size in spec.sizes))
 
 # Characters a path may hold: the CM runner re-reads every value through bash (`export K="V"`, `eval`,
@@ -234,6 +235,8 @@ _DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _PRECISION_ALIASES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
                       "uint8": "uint8", "int8": "uint8"}
 _BACKENDS = tuple(backends.REGISTRY)
+_PROGRESS_ALIASES = {**{p: p for p in PROGRESS}, "yes": "auto", "on": "auto", "true": "auto", "no": "off",
+                     "false": "off"}
 
 OPTIONS: Tuple[Option, ...] = (
     # Chosen by CM variations; flags of the CLI only.
@@ -325,6 +328,9 @@ OPTIONS: Tuple[Option, ...] = (
     Option("compliance_test", "CM_MLPERF_LOADGEN_COMPLIANCE_TEST", compliance_test,
            "run one compliance test with its official audit.config (needs --inference_src)", default="",
            choices=COMPLIANCE_TESTS),
+    Option("progress", "CM_MLPERF_DUMMY_PROGRESS", choice(PROGRESS, _PROGRESS_ALIASES), "status line of the "
+           "LoadGen test: auto = one line updated in place on a terminal, else a new line every 10 s or 10%; "
+           "lines = always new lines; off = none (also: yes, no)", default="auto", choices=PROGRESS),
 )
 
 BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}

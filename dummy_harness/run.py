@@ -240,7 +240,8 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
                         stall_limit_s=results.watchdog_s,
                         on_stall=lambda reason: _abort(results, "failed", reason, EXIT_WATCHDOG),
                         on_interrupt=lambda signal_name: _abort(results, "interrupted", f"stopped by {signal_name}",
-                                                                EXIT_INTERRUPTED)) as session:
+                                                                EXIT_INTERRUPTED),
+                        progress=cfg.progress) as session:
         session.run()
         # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
         results.memory_mb = Memory(rss_at_first_query=sut.rss_first_query, rss_at_end=rss_mb(),

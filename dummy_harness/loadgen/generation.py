@@ -9,6 +9,7 @@ generated inside LoadGen's callback, on the main thread), queued for Server.
 from __future__ import annotations
 
 import collections
+import itertools
 import queue
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ class Sequence_:
     index: int
     position: int                         # next cache position to write
     tokens: List[int] = field(default_factory=list)
+    issued: float = 0.0                   # perf_counter at issue, and at the first token (progress latencies)
+    first_token: float = 0.0
 
 
 class GenerationSUT(SUTBase):
@@ -47,14 +50,15 @@ class GenerationSUT(SUTBase):
         self.max_new = bench.decoder_size.max_new_tokens
         self.tokens = 0
         self.first_tokens_sent = 0
-        self._waiting: Deque[Tuple[int, int]] = collections.deque()
+        self._waiting: Deque[Tuple[int, int, float]] = collections.deque()   # (response id, index, issued)
         self._active: Dict[int, Sequence_] = {}
 
     # ---- LoadGen's callback ----------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
+        issued = time.perf_counter() if self.latency is not None or self.ttft is not None else 0.0
         self._arrived(len(ids))
         if self.inline:
-            self._waiting.extend(zip(ids, indices))
+            self._waiting.extend(zip(ids, indices, itertools.repeat(issued)))
 
             def work() -> None:
                 while self._waiting or self._active:
@@ -62,7 +66,7 @@ class GenerationSUT(SUTBase):
                     self._check_stop()
             self._guarded(work)
         else:
-            for item in zip(ids, indices):
+            for item in zip(ids, indices, itertools.repeat(issued)):
                 self._queue.put(item)
 
     # ---- the compute thread (queued mode) -------------------------------------------------------------------
@@ -97,8 +101,7 @@ class GenerationSUT(SUTBase):
             free = [s for s in range(self.slots) if s not in self._active]
             while self._waiting and free:
                 slot = free.pop(0)
-                rid, idx = self._waiting.popleft()
-                seq = self._prefill(slot, rid, idx)
+                seq = self._prefill(slot, *self._waiting.popleft())
                 if seq is not None:
                     self._active[slot] = seq
             if self._active:
@@ -109,18 +112,21 @@ class GenerationSUT(SUTBase):
             raise SUTFailure(f"{type(exc).__name__} while generating: {exc}") from exc
         self.busy_s += time.perf_counter() - start
 
-    def _prefill(self, slot: int, rid: int, idx: int):
+    def _prefill(self, slot: int, rid: int, idx: int, issued: float):
         import mlperf_loadgen as lg
 
         prompt = self.bench.prompt(self.store.ram, idx)
         top2 = self.backend.predict((torch.from_numpy(prompt[None].astype(np.int64)), torch.tensor([slot]),
                                      torch.tensor([0])))[0].tolist()
         token = choose((top2[0], top2[1]), 0, self.eos_id, self.min_new)
-        seq = Sequence_(rid, idx, position=len(prompt))
+        seq = Sequence_(rid, idx, position=len(prompt), issued=issued)
         if self.stream_first_token:
             first = np.array([token], dtype=np.int32)
             self.first_token([lg.QuerySampleResponse(rid, first.ctypes.data, first.nbytes)])
             self.first_tokens_sent += 1
+            if self.ttft is not None:
+                seq.first_token = time.perf_counter()
+                self.ttft.add(seq.first_token - issued)
         if token == self.eos_id:
             self._complete([seq])
             return None
@@ -163,7 +169,19 @@ class GenerationSUT(SUTBase):
         self.complete(responses)
         del encoded
         self.tokens += sum(len(s.tokens) for s in seqs)
+        if self.latency is not None or self.tpot is not None:
+            self._measure(seqs)
         self._completed(len(seqs))
+
+    def _measure(self, seqs: List[Sequence_]) -> None:
+        """Progress latencies of answered sequences: issue -> answer, and time per output token after the first
+        (LoadGen's TPOT) where first tokens are streamed."""
+        now = time.perf_counter()
+        for s in seqs:
+            if self.latency is not None:
+                self.latency.add(now - s.issued)
+            if self.tpot is not None and s.first_token and len(s.tokens) > 1:
+                self.tpot.add((now - s.first_token) / (len(s.tokens) - 1))
 
 
 def sustained_generation_rate(bench, backend: Backend, store: SampleStore, slots: int, samples: int) -> float:

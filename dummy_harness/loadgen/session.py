@@ -13,6 +13,10 @@ SUT and QSL. The run state (loadgen-facts.md):
     takes it back between torch ops, and the interval bounds how long a query waits for it;
   * SIGINT/SIGTERM handlers (when `on_interrupt` is given) that ask the SUT to stop instead of unwinding
     through LoadGen's C++ frames.
+With `progress` (progress.py) a status line shows during the test; it ends before anything else is printed:
+before LoadGen's summary (which the session prints from the summary file once StartTest has returned, since
+LoadGen's own copy to stdout would land in the middle of the line), and before the message of a run aborted by
+the SUT, the watchdog or a signal.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import sys
 import threading
 from typing import Callable, List, Optional
 
+from . import progress as progress_line
 from .detail_log import DetailLog, parse_detail_log
 from .qsl import SampleStore, construct
 from .watchdog import Watchdog
@@ -35,12 +40,14 @@ class LoadGenSession:
     """`sut`: a harness SUT (issue, flush, finish, serve, `inline`; `stop_requested` and `on_interrupt` when
     interruptible). `stall_limit_s`: end the run through `on_stall(reason)` when no response comes for that
     long while queries are outstanding (None: no watchdog). `on_interrupt(signal name)`: called once the SUT
-    stopped after SIGINT/SIGTERM (None: the signals keep their handlers)."""
+    stopped after SIGINT/SIGTERM (None: the signals keep their handlers). `progress`: auto, lines, inplace
+    or off (progress.py), written to `progress_stream` (default stdout); needs a SUTBase (its sample counter)."""
 
     def __init__(self, sut, store: SampleStore, total: int, performance_count: int, settings, log_dir: str,
                  audit_config: Optional[str] = None, summary_to_stdout: bool = False,
                  stall_limit_s: Optional[float] = None, on_stall: Optional[Callable[[str], None]] = None,
-                 on_interrupt: Optional[Callable[[str], None]] = None):
+                 on_interrupt: Optional[Callable[[str], None]] = None, progress: str = "off",
+                 progress_stream=None):
         self.sut = sut
         self.store, self.total, self.performance_count = store, total, performance_count
         self.settings = settings
@@ -49,7 +56,17 @@ class LoadGenSession:
         # directory from changing the run.
         self.audit_config = audit_config or os.path.join(log_dir, "no-audit.config")
         self.summary_to_stdout = summary_to_stdout
-        self.watchdog = Watchdog(stall_limit_s, on_stall or _ignore) if stall_limit_s else None
+        self.progress: Optional[progress_line.Progress] = None
+        if progress != "off":
+            token_latencies = bool(getattr(sut, "stream_first_token", False))
+            plan = progress_line.plan(settings, _scenario_name(settings), total, performance_count,
+                                      _accuracy(settings), token_latencies)
+            self.progress = progress_line.Progress(plan, sut, progress, progress_stream)
+        if stall_limit_s:
+            stalled = on_stall or _ignore
+            self.watchdog = Watchdog(stall_limit_s, lambda reason: self._ending(stalled, reason))
+        else:
+            self.watchdog = None
         self.on_interrupt = on_interrupt
         self.interrupted_by: List[str] = []          # names of the signals received
         self._lg_sut = self._lg_qsl = None
@@ -67,8 +84,12 @@ class LoadGenSession:
         try:
             if self.watchdog:
                 self.sut.watchdog = self.watchdog
+            if self.progress:
+                self.progress.attach()
+                failed = self.sut.on_failure
+                self.sut.on_failure = lambda reason: self._ending(failed, reason)
             if self.on_interrupt:
-                self.sut.on_interrupt = lambda: self.on_interrupt(self.interrupted_by[0])
+                self.sut.on_interrupt = lambda: self._ending(self.on_interrupt, self.interrupted_by[0])
                 self._saved_handlers = {s: signal.signal(s, self._on_signal) for s in SIGNALS}
             self._gc_was_enabled = gc.isenabled()
             gc.collect()
@@ -85,6 +106,8 @@ class LoadGenSession:
         import mlperf_loadgen as lg
 
         try:
+            if self.progress:
+                self.progress.end()
             if self.watchdog:
                 self.watchdog.stop()
             if self._saved_interval is not None:
@@ -105,6 +128,12 @@ class LoadGenSession:
                     lg.DestroyFastSUT(self._lg_sut)
                 self._lg_sut = self._lg_qsl = None
 
+    def _ending(self, then: Callable[[str], None], reason: str) -> None:
+        """The run is being ended (SUT failure, stall, signal): end the progress line first, then `then`."""
+        if self.progress:
+            self.progress.end()
+        then(reason)
+
     def _on_signal(self, signum, _frame) -> None:
         self.interrupted_by.append(signal.Signals(signum).name)
         self.sut.stop_requested.set()
@@ -114,8 +143,11 @@ class LoadGenSession:
         """The LoadGen test, to its end. An exception of StartTest (or of serving) is raised here."""
         if self.watchdog:
             self.watchdog.start()
+        if self.progress:
+            self.progress.start()
         if getattr(self.sut, "inline", False):
             self._start_test()
+            self._ended()
         else:
             failed: List[BaseException] = []
 
@@ -135,8 +167,21 @@ class LoadGenSession:
             self._thread.join()
             if failed:
                 raise failed[0]
+            self._ended()
         if self.interrupted_by:
             self.sut.on_interrupt()
+
+    def _ended(self) -> None:
+        """StartTest returned: the final progress line, then LoadGen's summary."""
+        if self.progress:
+            self.progress.finish()
+        if self.summary_to_stdout:
+            try:
+                with open(os.path.join(self.log_dir, "mlperf_log_summary.txt")) as f:
+                    sys.stdout.write(f.read())
+                sys.stdout.flush()
+            except OSError:
+                pass        # LoadGen wrote none: the results say why
 
     def _serve(self) -> None:
         from .sut import SUTFailure
@@ -151,7 +196,7 @@ class LoadGenSession:
 
         log_settings = lg.LogSettings()
         log_settings.log_output.outdir = self.log_dir
-        log_settings.log_output.copy_summary_to_stdout = self.summary_to_stdout
+        log_settings.log_output.copy_summary_to_stdout = False     # printed by _ended, after the progress line
         log_settings.enable_trace = False
         try:
             lg.StartTestWithLogSettings(self._lg_sut, self._lg_qsl, self.settings, log_settings, self.audit_config)
@@ -164,3 +209,13 @@ class LoadGenSession:
 
 def _ignore(_reason: str) -> None:
     pass
+
+
+def _scenario_name(settings) -> str:
+    return settings.scenario.name
+
+
+def _accuracy(settings) -> bool:
+    import mlperf_loadgen as lg
+
+    return settings.mode == lg.TestMode.AccuracyOnly

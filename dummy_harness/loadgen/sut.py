@@ -29,7 +29,7 @@ from ..backends.base import Backend
 from ..models.base import Benchmark
 from .qsl import SampleStore
 
-Work = Tuple[List[int], List[int]]   # (LoadGen response ids, sample indices)
+Work = Tuple[List[int], List[int], float]   # (LoadGen response ids, sample indices, when they were issued)
 
 
 def rss_mb() -> float:
@@ -59,7 +59,10 @@ class SUTBase:
         self._queue: "queue.SimpleQueue" = queue.SimpleQueue()
         self.stop_requested = threading.Event()
         self.watchdog = None                                   # told of every issued and completed sample
+        # Filled while a progress line shows latencies (progress.Progress.attach); None: nothing measured.
+        self.latency = self.ttft = self.tpot = None
         self.rss_first_query: Optional[float] = None
+        self.first_query_at: Optional[float] = None               # time.monotonic()
         self.batches = 0
         self.samples = 0
         self.busy_s = 0.0
@@ -75,6 +78,7 @@ class SUTBase:
         if self.watchdog:
             self.watchdog.issued(count)
         if self.rss_first_query is None:
+            self.first_query_at = time.monotonic()         # LoadGen's test starts (after loading samples)
             self.rss_first_query = rss_mb()
 
     def _completed(self, count: int) -> None:
@@ -118,11 +122,12 @@ class BatchingSUT(SUTBase):
 
     # ---- LoadGen's callback ----------------------------------------------------------------------------------
     def issue(self, ids: Sequence[int], indices: Sequence[int]) -> None:
+        issued = time.perf_counter() if self.latency is not None else 0.0
         ids, indices = list(ids), list(indices)
         self._arrived(len(ids))
         step = self.max_batch
         if self.inline:
-            chunks = [(ids[i:i + step], indices[i:i + step]) for i in range(0, len(ids), step)]
+            chunks = [(ids[i:i + step], indices[i:i + step], issued) for i in range(0, len(ids), step)]
             if self.workers > 1 and len(chunks) > 1:
                 self._guarded(lambda: self._answer_in_parallel(chunks))
                 return
@@ -132,15 +137,15 @@ class BatchingSUT(SUTBase):
                 return
 
             def work() -> None:
-                for chunk_ids, chunk_indices in chunks:
-                    self._answer(chunk_ids, chunk_indices)
+                for chunk in chunks:
+                    self._answer(*chunk)
                     self._check_stop()
             self._guarded(work)
         elif len(ids) <= step:
-            self._queue.put((ids, indices))
+            self._queue.put((ids, indices, issued))
         else:
             for start in range(0, len(ids), step):
-                self._queue.put((ids[start:start + step], indices[start:start + step]))
+                self._queue.put((ids[start:start + step], indices[start:start + step], issued))
 
     # ---- the compute thread (queued mode) -------------------------------------------------------------------
     def serve(self, poll_s: float = 0.5) -> None:
@@ -158,7 +163,8 @@ class BatchingSUT(SUTBase):
                     continue
             if item is None:
                 return
-            ids, indices = item
+            ids, indices, issued = item
+            newest = issued
             # Join queries that have already arrived, up to the batch size; never wait for more.
             finished = False
             while len(ids) < self.max_batch:
@@ -174,7 +180,8 @@ class BatchingSUT(SUTBase):
                     break
                 ids = ids + nxt[0]
                 indices = indices + nxt[1]
-            self._answer(ids, indices)
+                newest = nxt[2]
+            self._answer(ids, indices, issued, newest)
             if finished or self.stop_requested.is_set():
                 return
 
@@ -188,11 +195,11 @@ class BatchingSUT(SUTBase):
         def worker() -> None:
             while not failures and not self.stop_requested.is_set():
                 try:
-                    chunk_ids, chunk_indices = pending.get_nowait()
+                    chunk = pending.get_nowait()
                 except queue.Empty:
                     return
                 try:
-                    self._answer(chunk_ids, chunk_indices)
+                    self._answer(*chunk)
                 except BaseException as exc:   # noqa: BLE001 - handed to the thread that owns the run
                     failures.append(exc)
 
@@ -222,10 +229,11 @@ class BatchingSUT(SUTBase):
     def _answer_pipelined(self, chunks: List[Work]) -> None:
         """Keep `backend.in_flight` batches submitted: the next one's copies overlap this one's compute."""
         pending = collections.deque()
-        for chunk_ids, chunk_indices in chunks:
+        for chunk_ids, chunk_indices, issued in chunks:
             try:
                 start = time.perf_counter()
-                pending.append((chunk_ids, chunk_indices, self.backend.submit(self._inputs(chunk_indices)), start))
+                pending.append((chunk_ids, chunk_indices, self.backend.submit(self._inputs(chunk_indices)), start,
+                                issued, issued))
             except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
                 raise SUTFailure(f"{type(exc).__name__} on a batch of {len(chunk_ids)} samples: {exc}") from exc
             if len(pending) >= self.backend.in_flight:
@@ -234,15 +242,17 @@ class BatchingSUT(SUTBase):
         while pending:
             self._respond(*pending.popleft())
 
-    def _answer(self, ids: List[int], indices: List[int]) -> None:
+    def _answer(self, ids: List[int], indices: List[int], issued: float, newest: Optional[float] = None) -> None:
+        """Answer one batch; `issued` and `newest`: when its first and last queries were issued."""
         start = time.perf_counter()
         try:
             submitted = self.backend.submit(self._inputs(indices))
         except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
             raise SUTFailure(f"{type(exc).__name__} on a batch of {len(ids)} samples: {exc}") from exc
-        self._respond(ids, indices, submitted, start)
+        self._respond(ids, indices, submitted, start, issued, issued if newest is None else newest)
 
-    def _respond(self, ids: List[int], indices: List[int], submitted, start: float) -> None:
+    def _respond(self, ids: List[int], indices: List[int], submitted, start: float, issued: float,
+                 newest: float) -> None:
         try:
             encoded = self.bench.encode(submitted.result(), indices)
         except Exception as exc:   # noqa: BLE001 - any failure ends the run, with its reason
@@ -255,9 +265,19 @@ class BatchingSUT(SUTBase):
         self.complete([lg.QuerySampleResponse(qid, base + offset, size)
                        for qid, (offset, size) in zip(ids, encoded.spans)])
         del encoded   # only now may the buffer go
+        end = time.perf_counter()
         with self._lock:
-            self.busy_s += time.perf_counter() - start
+            self.busy_s += end - start
             self.batches += 1
+            if self.latency is not None:
+                # Queries joined into one batch were issued between `issued` and `newest`: half the batch is
+                # counted at each end (a progress figure; LoadGen's own is in its logs).
+                n = len(ids)
+                if n == 1 or newest == issued:
+                    self.latency.add(end - issued, n)
+                else:
+                    self.latency.add(end - issued, n - n // 2)
+                    self.latency.add(end - newest, n // 2)
         self._completed(len(ids))
 
 
