@@ -35,12 +35,13 @@ class LoadGenSession:
     """`sut`: a harness SUT (issue, flush, finish, serve, `inline`; `stop_requested` and `on_interrupt` when
     interruptible). `stall_limit_s`: end the run through `on_stall(reason)` when no response comes for that
     long while queries are outstanding (None: no watchdog). `on_interrupt(signal name)`: called once the SUT
-    stopped after SIGINT/SIGTERM (None: the signals keep their handlers)."""
+    stopped after SIGINT/SIGTERM (None: the signals keep their handlers). `trace`: LoadGen writes its per-sample
+    trace (off by default: it grows by hundreds of bytes a sample)."""
 
     def __init__(self, sut, store: SampleStore, total: int, performance_count: int, settings, log_dir: str,
                  audit_config: Optional[str] = None, summary_to_stdout: bool = False,
                  stall_limit_s: Optional[float] = None, on_stall: Optional[Callable[[str], None]] = None,
-                 on_interrupt: Optional[Callable[[str], None]] = None):
+                 on_interrupt: Optional[Callable[[str], None]] = None, trace: bool = False):
         self.sut = sut
         self.store, self.total, self.performance_count = store, total, performance_count
         self.settings = settings
@@ -51,6 +52,7 @@ class LoadGenSession:
         self.summary_to_stdout = summary_to_stdout
         self.watchdog = Watchdog(stall_limit_s, on_stall or _ignore) if stall_limit_s else None
         self.on_interrupt = on_interrupt
+        self.trace = trace                           # LoadGen's mlperf_log_trace.json (loadgen/trace.py)
         self.interrupted_by: List[str] = []          # names of the signals received
         self._lg_sut = self._lg_qsl = None
         self._saved_handlers = {}
@@ -152,7 +154,7 @@ class LoadGenSession:
         log_settings = lg.LogSettings()
         log_settings.log_output.outdir = self.log_dir
         log_settings.log_output.copy_summary_to_stdout = self.summary_to_stdout
-        log_settings.enable_trace = False
+        log_settings.enable_trace = self.trace
         try:
             lg.StartTestWithLogSettings(self._lg_sut, self._lg_qsl, self.settings, log_settings, self.audit_config)
         finally:
