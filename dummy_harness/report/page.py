@@ -18,8 +18,8 @@ th { background: #f3f3f3; }
 .VALID, .PASS { color: #176617; font-weight: bold; } .INVALID, .FAIL, .FAILED { color: #a11; font-weight: bold; }
 .note { background: #fff6d8; padding: 0.3em 0.6em; margin: 0.3em 0; }
 .where { color: #666; font-size: 0.85em; font-family: monospace; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; max-width: 640px; } figure img { max-width: 100%; border: 1px solid #eee; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 1em; max-width: 1300px; }
+figure { margin: 0; } figure img { width: 100%; max-width: 620px; border: 1px solid #eee; }
 figcaption { font-size: 0.8em; color: #444; }
 """
 
