@@ -23,9 +23,10 @@ def _slugs(views_of: List) -> List[str]:
     return out
 
 
-def _write(path: str, data, mode: str = "wb") -> None:
+def _write(path: str, data: bytes) -> None:
+    """Replaced atomically: a reader never sees half a page or image."""
     tmp = path + ".tmp"
-    with open(tmp, mode) as f:
+    with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
 
@@ -47,5 +48,5 @@ def write_report(root: str, html_path: str) -> str:
     comparison: List[Tuple[Chart, bytes]] = [(c, drawn("", c)) for c in comparison_charts(runs)]
     images: Dict[Tuple[str, str], bytes] = {(v.slug, c.name): drawn(v.slug, c) for v in views for c in v.charts}
     text = page.render(TITLE, root, views, comparison, images, time.strftime("%Y-%m-%d %H:%M:%S"))
-    _write(html_path, text, "w")
+    _write(html_path, text.encode("utf-8"))          # the page says charset utf-8, whatever the locale
     return html_path

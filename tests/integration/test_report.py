@@ -30,7 +30,7 @@ def tree(tmp_path_factory, dataset_dir):
     plain = run_tree([str(BIN / "dummy-harness"), "--backend=null", "--scenario=SingleStream", "--count=64", *common],
                      240, cwd=out.parent)
     assert plain.returncode == 0, (plain.stdout + plain.stderr)[-3000:]
-    page = out.parent / "report.html"
+    page = out.parent / "rapport d'essai é.html"          # any path the user types: a space, a quote, an accent
     tree_report = run_tree([sys.executable, "-m", "dummy_harness.report", str(out), "--html", str(page)], 240,
                            cwd=out.parent)
     assert tree_report.returncode == 0, (tree_report.stdout + tree_report.stderr)[-3000:]
@@ -62,7 +62,7 @@ def test_report_yes_writes_the_run_report_and_says_where_in_one_line(tree):
     assert lines == [f"report: {run_dir / 'report.html'}"]
     assert "report:" not in tree["plain"].stdout                    # off by default: the console stays as it was
     assert results_of(run_dir)["loadgen_trace"]["enabled"] is True
-    (section,) = figures((run_dir / "report.html").read_text()).values()
+    (section,) = figures((run_dir / "report.html").read_text(encoding="utf-8")).values()
     assert list(section) == ["latency", "throughput", "ttft", "tpot"]
     for name, (_, image) in section.items():
         png = run_dir / "report_png" / f"llama2-70b-99-server-performance-{name}.png"
@@ -71,7 +71,7 @@ def test_report_yes_writes_the_run_report_and_says_where_in_one_line(tree):
 
 def test_the_charts_show_loadgens_own_numbers_against_the_bounds(tree):
     records = detail_records(tree["llm_dir"])
-    (section,) = figures((tree["llm_dir"] / "report.html").read_text()).values()
+    (section,) = figures((tree["llm_dir"] / "report.html").read_text(encoding="utf-8")).values()
     p99 = records["result_99.00_percentile_latency_ns"] / 1e6
     ttft99 = records["result_first_token_99.00_percentile_latency_ns"] / 1e6
     tpot99 = records["result_time_per_output_token_99.00_percentile_ns"] / 1e6
@@ -85,12 +85,12 @@ def test_the_charts_show_loadgens_own_numbers_against_the_bounds(tree):
 
 
 def test_the_page_is_self_contained(tree):
-    html = tree["page"].read_text()
+    html = tree["page"].read_text(encoding="utf-8")
     assert re.findall(r'(?:src|href)="(?!data:image/png;base64,)', html) == []
     assert "<script" not in html and "<link" not in html and "url(" not in html
     images = [image for section in figures(html).values() for _, image in section.values()]
     # Two comparisons (samples/s, ms), four charts of the LLM run, the latency of the run without trace.
-    assert len(images) == len(list((tree["page"].parent / "report_png").glob("*.png"))) == 7
+    assert len(images) == len(list((tree["page"].parent / "rapport d'essai é_png").glob("*.png"))) == 7
     assert all(len(png_shape(image)) == 3 for image in images)
 
 
@@ -99,7 +99,7 @@ def test_a_tree_report_compares_the_runs_and_says_where_the_trace_was_off(tree):
     assert re.search(r"^llama2-70b-99\s+Server\s+performance", out, re.M)
     assert re.search(r"^resnet50\s+SingleStream\s+performance", out, re.M)
     assert out.rstrip().endswith(f"report: {tree['page']}")
-    html = tree["page"].read_text()
+    html = tree["page"].read_text(encoding="utf-8")
     sections = figures(html)
     across = sections["Across runs"]
     assert across["comparison-throughput"][0] == ["throughput (samples/s)"]
