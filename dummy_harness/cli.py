@@ -24,15 +24,16 @@ def make_parser() -> argparse.ArgumentParser:
         if not option.harness:
             continue
         help_text = option.describe(choices=True).replace("%", "%%")    # argparse formats help with %
-        if option.switch:
-            parser.add_argument(f"--{option.name}", action="store_true", default=None, help=help_text)
+        if option.switch:       # --flag, or --flag=yes|no as under CM
+            parser.add_argument(f"--{option.name}", nargs="?", const=True, default=None, metavar="yes|no",
+                                help=help_text)
         else:
             parser.add_argument(f"--{option.name}", default=None, metavar="V", help=help_text)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from .run import EXIT_BAD_INPUT, RunError, run, summary
+    from .run import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, RunError, run, summary
 
     args = make_parser().parse_args(argv)
     try:
@@ -49,6 +50,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             return exc.code
         except Exception as exc:   # noqa: BLE001 - a bug: one line for the user, the traceback kept for us
             return internal_error(cfg, exc)
+    if cfg.report:
+        missing = report_unavailable()
+        if missing:
+            print(f"error: {missing}", file=sys.stderr)
+            return EXIT_ENVIRONMENT
     if cfg.mode == "all":
         return run_each_mode(cfg)
     try:
@@ -60,9 +66,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         return internal_error(cfg, exc)
     print()
     print(summary(results))
+    if cfg.report:
+        write_run_report(results.run_dir)
     if not results.ok:
         print(f"error: {results.failure or 'run failed'}", file=sys.stderr)
     return results.exit_code or 0
+
+
+def report_unavailable() -> str:
+    """Why --report=yes cannot be honoured here ('' when it can), said before the run rather than after."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return f"--report=yes needs matplotlib: {sys.executable} -m pip install matplotlib"
+    return ""
+
+
+def write_run_report(run_dir: str) -> None:
+    """report.html (and report_png/) in the run folder; one line says where. The run's verdict stands whatever
+    happens here: a report that cannot be written is one error line."""
+    import os
+
+    from .report import write_report
+    try:
+        print(f"report: {write_report(run_dir, os.path.join(run_dir, 'report.html'))}")
+    except Exception as exc:   # noqa: BLE001 - the run is done; the report is an extra
+        print(f"error: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def internal_error(cfg, exc: BaseException) -> int:

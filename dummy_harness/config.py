@@ -41,6 +41,7 @@ class RunConfig:
     progress: str = _default("progress")                                # the status line: auto, lines, off
     rerun: bool = _default("rerun")
     skip_preprocess: bool = _default("skip_preprocess")
+    report: bool = _default("report")                                   # report.html at the end (report/)
     implementation_repo: str = _default("implementation_repo")          # may hold a backend plug-in
     watchdog_s: Optional[float] = _default("watchdog_s")                # None = from the latency settings
     # MLPerf submission (dummy_harness/submission/): the round fixes LoadGen's seeds and the checker version.
@@ -102,7 +103,7 @@ class RunConfig:
     def fingerprint(self) -> Dict[str, Any]:
         """What makes two runs the same run (for reuse of a stored result)."""
         d = asdict(self)
-        for k in ("output_dir", "rerun", "skip_preprocess", "dataset_dir", "watchdog_s", "progress",
+        for k in ("output_dir", "rerun", "skip_preprocess", "report", "dataset_dir", "watchdog_s", "progress",
                   "inference_src", "submission_dir", "submitter", "division", "system_json"):
             d.pop(k)
         d["size"] = self.size

@@ -292,6 +292,9 @@ OPTIONS: Tuple[Option, ...] = (
            "never generate the dataset: fail if it is not cached", default=False, aliases=("skip_preprocessing",)),
     Option("rerun", "CM_RERUN", yes_no, "run again even if a VALID result of the same configuration is stored",
            default=False),
+    Option("report", "CM_MLPERF_REPORT", yes_no, "at the end, write report.html (latency distribution, "
+           "throughput over the run, TTFT/TPOT) and its PNGs into the run folder; turns LoadGen's trace on",
+           default=False),
     Option("results_repo", "CM_MLPERF_INFERENCE_RESULTS_REPO", plain_url, "git URL or path (file://... works "
            "offline) of a repository whose dummy_harness_backend.py replaces the built-in backend", harness=False),
     # Filled by the get,git,repo dependency from --results_repo.

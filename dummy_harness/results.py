@@ -152,6 +152,7 @@ class Results:
     loadgen_settings: Optional[Dict[str, Any]] = None
     server_batching: Optional[Dict[str, Any]] = None
     watchdog_s: Optional[float] = None
+    loadgen_trace: Optional[Dict[str, Any]] = None     # --report: whether LoadGen's trace was on (loadgen/trace.py)
     # ---- the LoadGen test -----------------------------------------------------------------------------------
     memory_mb: Optional[Memory] = None
     threads: Optional[Threads] = None

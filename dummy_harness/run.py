@@ -22,6 +22,7 @@ from .loadgen.qsl import SampleStore
 from .loadgen.session import LoadGenSession
 from .loadgen.sut import (BatchingSUT, batch_times_ms, estimate_capacity, latency_bounded_batch, rss_mb,
                           sustained_throughput)
+from .loadgen.trace import trace_plan
 from .loadgen.watchdog import stall_limit_s
 from .report import format_table
 from .results import Accuracy, Environment, Memory, PerformanceResult, Results, SutStats, Threads, Timing
@@ -233,6 +234,11 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
         sut = BatchingSUT(bench, backend, store, max_batch, inline=inline, workers=thread_layout(cfg)[0])
     sut.on_failure = lambda reason: _abort(results, "failed", reason, EXIT_SUT_FAILURE)
     results.watchdog_s = cfg.watchdog_s or stall_limit_s(settings, cfg.scenario)
+    # The report's per-query charts come from LoadGen's own trace; it grows per sample, hence the plan's limit.
+    trace = False
+    if cfg.report and cfg.mode == "performance":
+        results.loadgen_trace = trace_plan(settings, cfg.scenario)
+        trace = results.loadgen_trace["enabled"]
 
     t0 = time.perf_counter()
     stolen_at_start = cpu_stolen_s()
@@ -241,7 +247,7 @@ def _run_loadgen(cfg: RunConfig, bench, backend, store: SampleStore, settings, m
                         on_stall=lambda reason: _abort(results, "failed", reason, EXIT_WATCHDOG),
                         on_interrupt=lambda signal_name: _abort(results, "interrupted", f"stopped by {signal_name}",
                                                                 EXIT_INTERRUPTED),
-                        progress=cfg.progress) as session:
+                        progress=cfg.progress, trace=trace) as session:
         session.run()
         # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
         results.memory_mb = Memory(rss_at_first_query=sut.rss_first_query, rss_at_end=rss_mb(),

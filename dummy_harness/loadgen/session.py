@@ -41,13 +41,14 @@ class LoadGenSession:
     interruptible). `stall_limit_s`: end the run through `on_stall(reason)` when no response comes for that
     long while queries are outstanding (None: no watchdog). `on_interrupt(signal name)`: called once the SUT
     stopped after SIGINT/SIGTERM (None: the signals keep their handlers). `progress`: auto, lines, inplace
-    or off (progress.py), written to `progress_stream` (default stdout); needs a SUTBase (its sample counter)."""
+    or off (progress.py), written to `progress_stream` (default stdout); needs a SUTBase (its sample counter).
+    `trace`: LoadGen writes its per-sample trace (off by default: it grows by hundreds of bytes a sample)."""
 
     def __init__(self, sut, store: SampleStore, total: int, performance_count: int, settings, log_dir: str,
                  audit_config: Optional[str] = None, summary_to_stdout: bool = False,
                  stall_limit_s: Optional[float] = None, on_stall: Optional[Callable[[str], None]] = None,
                  on_interrupt: Optional[Callable[[str], None]] = None, progress: str = "off",
-                 progress_stream=None):
+                 progress_stream=None, trace: bool = False):
         self.sut = sut
         self.store, self.total, self.performance_count = store, total, performance_count
         self.settings = settings
@@ -68,6 +69,7 @@ class LoadGenSession:
         else:
             self.watchdog = None
         self.on_interrupt = on_interrupt
+        self.trace = trace                           # LoadGen's mlperf_log_trace.json (loadgen/trace.py)
         self.interrupted_by: List[str] = []          # names of the signals received
         self._lg_sut = self._lg_qsl = None
         self._saved_handlers = {}
@@ -197,7 +199,7 @@ class LoadGenSession:
         log_settings = lg.LogSettings()
         log_settings.log_output.outdir = self.log_dir
         log_settings.log_output.copy_summary_to_stdout = False     # printed by _ended, after the progress line
-        log_settings.enable_trace = False
+        log_settings.enable_trace = self.trace
         try:
             lg.StartTestWithLogSettings(self._lg_sut, self._lg_qsl, self.settings, log_settings, self.audit_config)
         finally:

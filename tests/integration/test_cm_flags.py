@@ -43,8 +43,9 @@ def test_max_batchsize_beats_the_bs_variation_and_singlestream_defaults_to_1(cmr
 
 
 @pytest.mark.parametrize("entry", ["cmr", "mlc.access"])
-def test_mode_all_runs_accuracy_then_performance_in_two_folders(script, tmp_path):
-    r = script(f"{TAGS} _resnet50,_singlestream", "--quiet", "--mode=all", "--count=64", f"--output_dir={tmp_path}")
+def test_mode_all_runs_accuracy_then_performance_in_two_folders_each_with_its_report(script, tmp_path):
+    r = script(f"{TAGS} _resnet50,_singlestream", "--quiet", "--mode=all", "--count=64", "--report=yes",
+               f"--output_dir={tmp_path}")
     assert r.returncode == 0, r.output[-3000:]
     sut = r.json["new_env"]["CM_MLPERF_SUT_NAME"]
     entry = r.json["new_state"]["cm-mlperf-inference-results"][sut]["resnet50"]["SingleStream"]
@@ -55,6 +56,11 @@ def test_mode_all_runs_accuracy_then_performance_in_two_folders(script, tmp_path
     assert acc["mode"] == "accuracy" and perf["mode"] == "performance"
     assert detail_records(base / "accuracy")["effective_test_mode"] == "AccuracyOnly"
     assert detail_records(base / "performance" / "run_1")["effective_test_mode"] == "PerformanceOnly"
+    # --report=yes: the harness writes each run's report and says where, one line each.
+    assert re.findall(r"^report: (.*)$", r.stdout, re.M) == [str(base / "accuracy" / "report.html"),
+                                                            str(base / "performance" / "run_1" / "report.html")]
+    assert 'data-chart="latency"' in (base / "performance" / "run_1" / "report.html").read_text()
+    assert perf["loadgen_trace"]["enabled"] is True and "loadgen_trace" not in acc
 
 
 def test_scenario_flag_beats_the_scenario_variation(cmr, tmp_path):

@@ -140,13 +140,15 @@ def test_python_api_in_process(script, entry, tmp_path, dataset_dir):
     target = {"automation" if entry == "cmind.access" else "target": "script"}
     r = script.request({"action": "run", **target, "tags": "reproduce,mlperf,inference,dummy,_resnet50",
                         "quiet": True, "scenario": "SingleStream", "count": 64, "output_dir": str(tmp_path / "o"),
-                        "dataset_dir": str(dataset_dir)})
+                        "dataset_dir": str(dataset_dir), "report": True})
     assert r.returncode == 0, r.output[-3000:]
     sut = r.json["new_env"]["CM_MLPERF_SUT_NAME"]
     for key in ("cm-mlperf-inference-results", "mlc-mlperf-inference-results"):
         entry_state = r.json["new_state"][key][sut]["resnet50"]["SingleStream"]
         assert entry_state["performance_valid"] is True and entry_state["performance"] > 0     # p90 latency in ms
-    assert Path(r.json["new_env"]["CM_MLPERF_RUN_DIR"], "results.json").is_file()
+    run_dir = Path(r.json["new_env"]["CM_MLPERF_RUN_DIR"])
+    assert (run_dir / "results.json").is_file()
+    assert f"report: {run_dir / 'report.html'}" in r.stdout.splitlines()     # report=True, a Python bool
 
     # cmind.access returns {'return': 1, 'error': ...}; mlc.access raises ScriptExecutionError('...\nError : ...').
     bad = script.request({"action": "run", **target, "tags": "reproduce,mlperf,inference,dummy", "quiet": True,

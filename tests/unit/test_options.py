@@ -25,7 +25,17 @@ def test_every_option_is_a_cli_flag_with_its_declared_help():
     for name, action in actions.items():
         option = options.BY_NAME[name]
         assert action.help.replace("%%", "%") == option.describe(choices=True)
-        assert (action.nargs == 0) == option.switch, f"--{name}: a yes/no option is a bare flag"
+        assert (action.nargs == "?" and action.const is True) == option.switch, \
+            f"--{name}: a yes/no option is a bare flag that also takes =yes|no"
+
+
+def test_a_yes_no_flag_is_bare_or_takes_yes_or_no_as_under_cm():
+    parse = cli.make_parser().parse_args
+    assert parse(["--report"]).report is True and parse(["--report=yes"]).report == "yes"
+    assert parse([]).report is None
+    from dummy_harness.config import parse_options
+    assert parse_options({"report": parse(["--report=no"]).report}).report is False
+    assert parse_options({"report": parse(["--report"]).report}).report is True
 
 
 def test_the_cli_and_the_cm_gui_say_the_same_thing():
