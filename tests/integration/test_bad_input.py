@@ -67,16 +67,18 @@ def test_unparsable_conf_and_unusable_output_dir(script, tmp_path):
 
 HOSTILE = ["out$(touch PWNED)", "out`touch PWNED`", "out;touch PWNED", "out' ; touch PWNED '", 'out" ; touch PWNED "',
            "out\ntouch PWNED", "out dir && touch PWNED", "$(touch PWNED)"]
-
-
-CASES = [("output_dir", value) for value in HOSTILE] + [
-    (flag, HOSTILE[0]) for flag in ("user_conf", "mlperf_conf", "hw_name", "results_repo", "dataset_dir")]
+# What CM puts into env (and so into every dependency's bash script) must hold no shell syntax: values of the
+# other flags, and paths set through --env. A path flag takes any path but a control character (test_paths.py
+# runs such paths); `export K="V"` keeps `;`, `'`, `&&` as they are, so those are accepted through env.
+CASES = [("output_dir", HOSTILE[5]), ("hw_name", HOSTILE[0]), ("results_repo", HOSTILE[0])] + [
+    ("env.CM_MLPERF_OUTPUT_DIR", value) for value in HOSTILE if any(c in value for c in "$`\"\n")] + [
+    ("env.CM_MLPERF_DUMMY_DATASET_DIR", HOSTILE[1]), ("env.CM_MLPERF_USER_CONF", HOSTILE[0])]
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("flag,value", CASES)
 def test_shell_syntax_in_flags_is_never_executed(script, entry, tmp_path, flag, value):
-    r = script(f"{TAGS} _resnet50", "--quiet", f"--{flag}={value}", with_dataset_dir=flag != "dataset_dir")
+    r = script(f"{TAGS} _resnet50", "--quiet", f"--{flag}={value}")
     assert r.returncode != 0 and r.error.startswith(f"--{flag}=") and "\n" not in r.error
     assert "Traceback" not in r.output
     if entry in ("cmr", "mlcr"):
@@ -98,3 +100,4 @@ def test_valid_input_does_run_the_dependencies(script, tmp_path):
     # What makes `not r.ran_dependency` above meaningful: the same call with a plain value does log detect,os.
     r = script(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'out'}")
     assert r.returncode == 0 and r.ran_dependency, r.output[-2000:]
+

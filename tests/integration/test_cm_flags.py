@@ -19,9 +19,10 @@ def ok(r) -> Path:
 
 
 def command_of(r) -> str:
-    """The harness command CM would run (printed by preprocess)."""
+    """The options CM hands to the harness, as dummy-harness flags (printed by preprocess; the command it runs
+    reads them from the run folder's run_options.json)."""
     assert r.returncode == 0, r.output[-3000:]
-    return re.search(r"^Command: (.*)$", r.stdout, re.M).group(1)
+    return re.search(r"^Options: (.*)$", r.stdout, re.M).group(1)
 
 
 def test_count_in_accuracy_mode_is_the_number_of_samples_evaluated(cmr, tmp_path):
