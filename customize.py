@@ -34,9 +34,15 @@ def _config(i):
 
 
 def predeps(i):
-    """Check every flag before any dependency runs: values CM would hand to bash (it re-reads env values in each
-    dep's generated tmp-run.sh, so shell syntax there must be refused before detect,os)."""
+    """Check every flag before any dependency runs: a misspelt flag, and values CM would hand to bash (it re-reads
+    env values in each dep's generated tmp-run.sh, so shell syntax there must be refused before detect,os)."""
     mods, error = _harness()
+    if error:
+        return {'return': 1, 'error': error}
+    from dummy_harness import cm_flags
+    error, warnings = cm_flags.check(i.get('input', {}), i['automation'])
+    for warning in warnings:
+        print(warning)
     if error:
         return {'return': 1, 'error': error}
     cm_env, config = mods[0], mods[1]

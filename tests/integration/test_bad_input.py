@@ -32,6 +32,9 @@ BAD = [
     ("_resnet50 _cuda _uint8", [], "uint8 runs on the CPU only"),
     ("_gptj-99 _onnxruntime", [], "the onnxruntime backend runs the fixed-compute benchmarks only; gptj-99 "
                                   "generates token by token: use _pytorch"),
+    # A misspelt flag ran Offline and exited 0 (the tools ignore flags nobody reads).
+    ("_resnet50", ["--scenaro=Server"], "--scenaro is not a flag of this script or of "),
+    ("_resnet50", ["--model=bert-99"], "--model is a flag of dummy-harness, not of this script under "),
 ]
 
 
@@ -101,3 +104,29 @@ def test_valid_input_does_run_the_dependencies(script, tmp_path):
     r = script(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'out'}")
     assert r.returncode == 0 and r.ran_dependency, r.output[-2000:]
 
+
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_a_misspelt_flag_names_the_flag_meant_before_any_dependency_runs(script, entry, tmp_path):
+    r = script(f"{TAGS} _resnet50", "--quiet", "--scenaro=Server", f"--output_dir={tmp_path / 'out'}")
+    tool = "CM" if entry == "cmr" else "MLCFlow"
+    assert r.returncode != 0
+    assert r.error == f"--scenaro is not a flag of this script or of {tool}: did you mean --scenario?"
+    assert not r.ran_dependency, r.output[-2000:]
+
+
+# The tools' own flags, as their code reads them (dummy_harness/cm_flags.py derives the list from it).
+TOOL_FLAGS = {"cmr": ["--v", "--print_env", "--print_deps", "--const.CM_DUMMY_UNUSED=1", "--adr.runner.env.X=1",
+                      "--docker_os=ubuntu", "--dirty", "--time", "--silent", "--skip_sys_utils"],
+              "mlcr": ["--v", "--print_env", "--print_deps", "--const.MLC_DUMMY_UNUSED=1", "--adr.runner.env.X=1",
+                       "--docker_os=ubuntu", "--dirty", "--time", "--silent", "--skip_sys_utils"]}
+
+
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_an_unknown_flag_gets_one_warning_and_the_tools_own_flags_pass(script, entry, tmp_path):
+    r = script(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'out'}",
+               "--nonexistent_flag=1", *TOOL_FLAGS[entry])
+    assert r.returncode == 0, r.output[-3000:]
+    tool = "CM" if entry == "cmr" else "MLCFlow"
+    warned = [line for line in r.output.splitlines() if "is not a flag of this script" in line]
+    assert warned == [f"WARNING: --nonexistent_flag is not a flag of this script or of {tool}: ignored"]
+    assert "Run folder: " in r.stdout          # preprocess ran: after the dependencies (--silent hides their log)

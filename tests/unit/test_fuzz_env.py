@@ -48,3 +48,22 @@ def test_any_env_and_path_flags_are_a_configuration_or_one_clean_error(env, flag
         ["/usr/bin/python3", "-m", "dummy_harness"]
     for run in cfg.modes():
         assert run.mode in ("performance", "accuracy") and run.batch_size >= 1 and run.samples >= 1
+
+
+PATH_ENVS = st.dictionaries(st.sampled_from(["CM_MLPERF_OUTPUT_DIR", "CM_MLPERF_DUMMY_DATASET_DIR"]), TEXTS,
+                            min_size=1, max_size=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PATH_ENVS)
+def test_a_path_through_env_is_taken_as_is_or_refused_when_bash_would_read_it(env):
+    try:
+        check_env_paths({**BASE, **env})
+        cfg = config_from_env({**BASE, **env})
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+        return
+    for key, value in env.items():
+        assert inert_in_double_quotes(value)
+        if value.strip():
+            assert getattr(cfg, ENV_TO_OPTION[key]) == os.path.abspath(os.path.expanduser(value))
