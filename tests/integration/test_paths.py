@@ -62,7 +62,8 @@ def check_run(base: Path, folder: Path, out: Path, mode: str = "performance") ->
 
 
 def flags(base: Path, folder: Path, out: Path, mode: str = "performance"):
-    given = [f"--output_dir={out}", f"--dataset_dir={base / ASCII_NAME / 'ds'}",
+    # A small dataset: it is generated once, into the risky folder.
+    given = [f"--output_dir={out}", f"--dataset_dir={base / ASCII_NAME / 'ds'}", "--dataset_size=64",
              f"--mlperf_conf={folder / 'my mlperf.conf'}"]
     if mode == "accuracy":
         return given + ["--mode=accuracy", "--count=32"]
