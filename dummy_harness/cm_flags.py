@@ -186,7 +186,9 @@ def tool_flags(automation: Any) -> Tuple[FrozenSet[str], Tuple[str, ...]]:
     files = tool_sources(automation)
     stamp = hashlib.sha256(json.dumps([(f, os.stat(f).st_size, os.stat(f).st_mtime_ns)
                                        for f in (*files, __file__)]).encode()).hexdigest()[:24]
-    cache = os.path.join(os.path.expanduser("~"), ".cache", "mlperf-dummy-harness", f"tool-flags-{stamp}.json")
+    cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "mlperf-dummy-harness")
+    prefix = os.path.join(cache_dir, f"tool-flags-{tool_name(automation)}-")
+    cache = prefix + stamp + ".json"
     try:
         with open(cache) as f:
             data = json.load(f)
@@ -208,6 +210,8 @@ def tool_flags(automation: Any) -> Tuple[FrozenSet[str], Tuple[str, ...]]:
         with open(cache + f".{os.getpid()}", "w") as f:
             json.dump({"keys": sorted(keys), "prefixes": sorted(prefixes)}, f)
         os.replace(cache + f".{os.getpid()}", cache)
+        for stale in set(glob.glob(prefix + "*.json")) - {cache}:     # the tool's files before an upgrade
+            os.remove(stale)
     except OSError:
         pass                                             # no cache: parsed again next time
     return frozenset(keys), tuple(sorted(prefixes))
