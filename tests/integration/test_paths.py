@@ -1,7 +1,8 @@
 """Paths as people have them: a folder whose name holds a space, quotes, `$`, backticks, `;` and letters with
 accents, for the output, the dataset, user.conf and mlperf.conf, through every entry point. The run is VALID
 (or its accuracy passes), every file lands in exactly that folder, and no part of the name is ever run: a
-`touch PWNED` anywhere in it would leave a file behind."""
+`touch PWNED` anywhere in it would leave a file behind. The same runs show what --user_conf and --mlperf_conf
+do (their own tests before)."""
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,20 @@ def check_run(base: Path, folder: Path, out: Path, mode: str = "performance") ->
     assert Path(results["dataset"]["path"]).parent == base / ASCII_NAME / "ds"
     if mode == "accuracy":
         assert results["accuracy"]["passed"] is True
+        # --mlperf_conf under the user.conf the harness generates.
+        assert (run_dir / "mlperf.conf").read_text() == MLPERF_CONF
+        assert "replaces the official conf" in results["loadgen_settings"]["mlperf_conf"]
     else:
         assert results["validity"] == "VALID"
-        assert detail_records(run_dir)["requested_min_query_count"] == 70          # the risky user.conf
-        assert str(folder / "user.conf") in results["loadgen_settings"]["user_conf"]
-        assert (run_dir / "mlperf.conf").read_text() == MLPERF_CONF               # the risky mlperf.conf
+        # --user_conf replaces the generated one (copied into the run folder) and beats mlperf.conf's 64 queries;
+        # --mlperf_conf replaces the official conf: its seeds (0 here) are LoadGen's, not the official ones.
+        records, settings = detail_records(run_dir), results["loadgen_settings"]
+        assert records["requested_min_query_count"] == 70 and records["result_query_count"] == 70
+        assert records["requested_qsl_rng_seed"] == 0
+        assert (run_dir / "user.conf").read_text() == USER_CONF
+        assert (run_dir / "mlperf.conf").read_text() == MLPERF_CONF
+        assert settings["user_conf"].startswith(f"--user_conf {folder / 'user.conf'} ")
+        assert settings["mlperf_conf"] == f"--mlperf_conf {folder / 'my mlperf.conf'} (replaces the official conf)"
     # Nothing landed beside the risky folder (a name split at a space or a quote would make one).
     assert sorted(p.name for p in base.iterdir()) == sorted([NAME, ASCII_NAME])
     no_command_ran(base)
