@@ -118,7 +118,7 @@ def postprocess(i):
     mods, cfg, error = _config(i)
     if error:
         return {'return': 1, 'error': error}
-    cm_env, _config_mod, report, _rundir = mods
+    cm_env, config, report, _rundir = mods
     from dummy_harness.loadgen.detail_log import parse_detail_log
     if env.get('CM_MLPERF_SKIP_RUN') == 'yes' and env.get('CM_MLPERF_RESULT_REUSED') != 'yes':
         return {'return': 0}   # prepared only (--env.CM_MLPERF_SKIP_RUN=yes)
@@ -136,7 +136,10 @@ def postprocess(i):
         if run.mode == 'performance' and (detail.validity == 'VALID') != results.valid:
             return {'return': 1, 'error': f"results.json disagrees with {run.run_dir}/mlperf_log_detail.txt"}
 
-        env.update(cm_env.env_from_results(run, results))
+        try:
+            env.update(cm_env.env_from_results(run, results))
+        except config.ConfigError as exc:     # no plain-named stand-in for a risky path could be made
+            return {'return': 1, 'error': str(exc)}
         scenario_state = (state.setdefault('cm-mlperf-inference-results', {})
                           .setdefault(run.sut_name, {}).setdefault(run.model, {}).setdefault(run.scenario, {}))
         scenario_state[run.mode] = cm_env.state_value(run, results)
@@ -146,6 +149,10 @@ def postprocess(i):
          .setdefault(run.model, {}))[run.scenario] = dict(scenario_state)
         if env.get('CM_MLPERF_RESULT_REUSED') == 'yes':
             print(report.format_table(results))
+    try:
+        env.update(cm_env.path_env(cfg))
+    except config.ConfigError as exc:
+        return {'return': 1, 'error': str(exc)}
     if cfg.submission_dir:
         from dummy_harness.submission.make import read_summary
         summary = read_summary(os.path.dirname(cfg.modes()[0].run_dir))
@@ -153,6 +160,5 @@ def postprocess(i):
             return {'return': 1, 'error': f"the harness wrote no submission summary for {cfg.submission_dir} "
                                           "(see console.out)"}
         state['cm-mlperf-inference-submission'] = summary
-        env.update(cm_env.path_env(cfg))
         env['CM_MLPERF_SUBMISSION_CHECKER_SUMMARY'] = summary['checker']['summary'] or summary['checker']['reason']
     return {'return': 0}
