@@ -1,4 +1,5 @@
-"""CM adapter of the dummy harness: env -> one RunConfig -> one shell-safe command; logs -> env and state.
+"""CM adapter of the dummy harness: env and flags -> one RunConfig -> an options file and one shell-safe command;
+logs -> env and state.
 
 All MLPerf logic lives in the dummy_harness package; this file only validates, translates and reports.
 Errors are returned as {'return': 1, 'error': '<one line>'}, never raised.
@@ -20,37 +21,46 @@ def _harness():
     return (cm_env, config, report, rundir), None
 
 
-def _config(env):
+def _config(i):
+    """The run configuration of CM's env and of the path flags in CM's input (paths never go through env)."""
     mods, error = _harness()
     if error:
         return None, None, error
     cm_env, config = mods[0], mods[1]
     try:
-        return mods, cm_env.config_from_env(env), None
+        return mods, cm_env.config_from_env(i['env'], i.get('input', {})), None
     except config.ConfigError as exc:
         return None, None, str(exc)
 
 
 def predeps(i):
-    """Validate every flag before any dependency runs: CM re-reads env values through bash in each dep's
-    generated tmp-run.sh, so a flag carrying shell syntax must be refused before detect,os runs."""
-    mods, cfg, error = _config(i['env'])
+    """Check every flag before any dependency runs: a misspelt flag, and values CM would hand to bash (it re-reads
+    env values in each dep's generated tmp-run.sh, so shell syntax there must be refused before detect,os)."""
+    mods, error = _harness()
+    if error:
+        return {'return': 1, 'error': error}
+    from dummy_harness import cm_flags
+    error, warnings = cm_flags.check(i.get('input', {}), i['automation'])
+    for warning in warnings:
+        print(warning)
     if error:
         return {'return': 1, 'error': error}
     cm_env, config = mods[0], mods[1]
     try:
+        cm_env.check_env_paths(i['env'])
         cm_env.check_passthrough(i['env'])
-        cm_env.render_command(cfg, sys.executable)
+        cm_env.check_interpreter(sys.executable)
     except config.ConfigError as exc:
         return {'return': 1, 'error': str(exc)}
-    return {'return': 0}
+    error = _config(i)[2]
+    return {'return': 1, 'error': error} if error else {'return': 0}
 
 
 def preprocess(i):
     if i['os_info']['platform'] == 'windows':
         return {'return': 1, 'error': 'the dummy harness runs on Linux and macOS only'}
     env, state = i['env'], i['state']
-    mods, cfg, error = _config(env)
+    mods, cfg, error = _config(i)
     if error:
         return {'return': 1, 'error': error}
     cm_env, config, report, rundir = mods
@@ -68,11 +78,6 @@ def preprocess(i):
         'script_path': HERE,
         'version_info': run_state.get('version_info', []),
     }
-    try:
-        command = cm_env.render_command(cfg, sys.executable)
-    except config.ConfigError as exc:
-        return {'return': 1, 'error': str(exc)}
-
     # A stored VALID result of the same configuration is returned, not run again (unless --rerun); anything
     # else in the way is kept aside. With --mode=all the harness makes that choice per mode itself.
     runs = cfg.modes()
@@ -94,26 +99,26 @@ def preprocess(i):
         if moved:
             print(f"Previous contents of {run.run_dir} kept in {moved}")
 
-    run_dir = runs[-1].run_dir if len(runs) == 1 else os.path.dirname(os.path.dirname(runs[-1].run_dir))
-    # CM's runner chain reads the CM_ names, MLCFlow's (mlperf-automations) the MLC_ names.
-    for prefix in ('CM', 'MLC'):
-        env[f'{prefix}_RUN_DIR'] = run_dir
-        env[f'{prefix}_LOGS_DIR'] = run_dir
-        env[f'{prefix}_RUN_CMD'] = command
-    env['CM_MLPERF_RUN_DIR'] = runs[-1].run_dir
     env['CM_MLPERF_SUT_NAME'] = cfg.sut_name
     for run in runs:
         print(f"Run folder: {run.run_dir}")
-    print(f"Command: {command}")
+    if all(stored):
+        return {'return': 0}
+    try:
+        env.update(cm_env.runner_env(cfg, sys.executable))    # writes the options file the command names
+    except config.ConfigError as exc:
+        return {'return': 1, 'error': str(exc)}
+    print(f"Options: {cm_env.options_line(cfg)}")
+    print(f"Command: {env['CM_RUN_CMD']}")
     return {'return': 0}
 
 
 def postprocess(i):
     env, state = i['env'], i['state']
-    mods, cfg, error = _config(env)
+    mods, cfg, error = _config(i)
     if error:
         return {'return': 1, 'error': error}
-    cm_env, _config_mod, report, _rundir = mods
+    cm_env, config, report, _rundir = mods
     from dummy_harness.loadgen.detail_log import parse_detail_log
     if env.get('CM_MLPERF_SKIP_RUN') == 'yes' and env.get('CM_MLPERF_RESULT_REUSED') != 'yes':
         return {'return': 0}   # prepared only (--env.CM_MLPERF_SKIP_RUN=yes)
@@ -131,7 +136,10 @@ def postprocess(i):
         if run.mode == 'performance' and (detail.validity == 'VALID') != results.valid:
             return {'return': 1, 'error': f"results.json disagrees with {run.run_dir}/mlperf_log_detail.txt"}
 
-        env.update(cm_env.env_from_results(run, results))
+        try:
+            env.update(cm_env.env_from_results(run, results))
+        except config.ConfigError as exc:     # no plain-named stand-in for a risky path could be made
+            return {'return': 1, 'error': str(exc)}
         scenario_state = (state.setdefault('cm-mlperf-inference-results', {})
                           .setdefault(run.sut_name, {}).setdefault(run.model, {}).setdefault(run.scenario, {}))
         scenario_state[run.mode] = cm_env.state_value(run, results)
@@ -141,6 +149,10 @@ def postprocess(i):
          .setdefault(run.model, {}))[run.scenario] = dict(scenario_state)
         if env.get('CM_MLPERF_RESULT_REUSED') == 'yes':
             print(report.format_table(results))
+    try:
+        env.update(cm_env.path_env(cfg))
+    except config.ConfigError as exc:
+        return {'return': 1, 'error': str(exc)}
     if cfg.submission_dir:
         from dummy_harness.submission.make import read_summary
         summary = read_summary(os.path.dirname(cfg.modes()[0].run_dir))
@@ -148,6 +160,5 @@ def postprocess(i):
             return {'return': 1, 'error': f"the harness wrote no submission summary for {cfg.submission_dir} "
                                           "(see console.out)"}
         state['cm-mlperf-inference-submission'] = summary
-        env['CM_MLPERF_INFERENCE_SUBMISSION_DIR'] = cfg.submission_dir
         env['CM_MLPERF_SUBMISSION_CHECKER_SUMMARY'] = summary['checker']['summary'] or summary['checker']['reason']
     return {'return': 0}

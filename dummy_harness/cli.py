@@ -1,6 +1,7 @@
 """`dummy-harness`: the harness without CM, with the CM script's flags.
 
     dummy-harness --model=resnet50 --scenario=Offline --mode=accuracy --output_dir=results
+    dummy-harness --options_file=run_options.json      # the options as a JSON object (what CM runs)
 
 Exit codes: 0 run completed, no LoadGen error (see results.json for VALID/INVALID and PASS/FAIL);
 1 LoadGen logged errors; 2 bad input; 3 this machine cannot run it (device, disk, dataset);
@@ -12,8 +13,12 @@ import argparse
 import sys
 from typing import List, Optional
 
-from .config import ConfigError, parse_options
+from .config import ConfigError, parse_options, read_options_file
 from .options import OPTIONS
+
+# Not an option of the run: where the options are. The CM adapter writes them there, so that no value passes
+# through a command line a shell reads (paths may hold spaces, quotes, `$`).
+OPTIONS_FILE_FLAG = "options_file"
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -29,15 +34,18 @@ def make_parser() -> argparse.ArgumentParser:
                                 help=help_text)
         else:
             parser.add_argument(f"--{option.name}", default=None, metavar="V", help=help_text)
+    parser.add_argument(f"--{OPTIONS_FILE_FLAG}", default=None, metavar="FILE",
+                        help="a JSON object of options (name: value); flags given beside it beat its values")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     from .run import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, RunError, run, summary
 
-    args = make_parser().parse_args(argv)
+    given = {k: v for k, v in vars(make_parser().parse_args(argv)).items() if v is not None}
     try:
-        cfg = parse_options({k: v for k, v in vars(args).items() if v is not None})
+        options_file = given.pop(OPTIONS_FILE_FLAG, None)
+        cfg = parse_options({**(read_options_file(options_file) if options_file else {}), **given})
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

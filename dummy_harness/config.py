@@ -4,6 +4,7 @@ Every error is a `ConfigError` whose message is one line naming the bad value an
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -111,20 +112,43 @@ class RunConfig:
         d["samples"] = self.samples
         return d
 
-    def to_argv(self) -> List[str]:
-        """The CLI arguments that reproduce this configuration (`dummy-harness <argv>`)."""
-        argv = []
+    def to_options(self) -> Dict[str, Any]:
+        """The options that differ from the defaults, typed (what `--options_file` holds and reads back)."""
+        out: Dict[str, Any] = {}
         defaults = RunConfig()
         for f in fields(self):
             value = getattr(self, f.name)
             # The run style's default depends on --submission_dir (valid with it): always say it there.
-            if value == getattr(defaults, f.name) and not (f.name == "run_style" and self.submission_dir):
-                continue
-            if isinstance(value, bool):
-                argv.append(f"--{f.name}")
-            else:
-                argv.append(f"--{f.name}={_fmt(value)}")
-        return argv
+            if value != getattr(defaults, f.name) or (f.name == "run_style" and self.submission_dir):
+                out[f.name] = value
+        return out
+
+    def to_argv(self) -> List[str]:
+        """The CLI arguments that reproduce this configuration (`dummy-harness <argv>`)."""
+        return [f"--{name}" if isinstance(value, bool) else f"--{name}={_fmt(value)}"
+                for name, value in self.to_options().items()]
+
+
+def write_options_file(cfg: RunConfig, path: str) -> None:
+    """The configuration as `--options_file` reads it: a JSON object of the options that differ from the
+    defaults, typed, any characters kept (the way a value reaches the harness without any shell reading it)."""
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(cfg.to_options(), f, ensure_ascii=False, indent=1)
+        f.write("\n")
+
+
+def read_options_file(path: str) -> Dict[str, Any]:
+    """The options a `--options_file` holds (raw: parse_options validates them like flags); ConfigError else."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise ConfigError(f"--options_file={path!r} cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"--options_file={path!r} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--options_file={path!r} does not hold a JSON object of options")
+    return data
 
 
 def _fmt(value: Any) -> str:

@@ -75,7 +75,8 @@ def _gui_entry(flag: str, option: Option, sort: int) -> Dict[str, object]:
 
 def render_flags() -> str:
     flags = _cm_flags()
-    lines = ["input_mapping:"] + [f"  {flag}: {option.env}" for flag, option in flags]
+    # Path flags stay out of input_mapping: CM would put them into env, which its shell re-reads (cm_env.py).
+    lines = ["input_mapping:"] + [f"  {flag}: {option.env}" for flag, option in flags if not option.is_path]
     lines.append("input_description:")
     lines += [f"  {flag}: {_flow(_gui_entry(flag, option, 10 * (i + 1)))}" for i, (flag, option) in enumerate(flags)]
     return "\n".join(lines) + "\n"

@@ -29,9 +29,10 @@ COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST06")
 PROGRESS = ("auto", "lines", "off")          # loadgen/progress.py
 MODEL_SIZES = tuple(dict.fromkeys(size for spec in catalogue.CATALOGUE.values() for size in spec.sizes))
 
-# Characters a path may hold: the CM runner re-reads every value through bash (`export K="V"`, `eval`,
-# unquoted `cd $CM_RUN_DIR`), so anything else could be executed or split. Such a path is refused, not escaped.
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9_./+,:@%=-]+$")
+# A path may hold any character but control characters (a newline would split LoadGen's and our logs). It never
+# reaches a shell as text: the CM adapter passes it in a file (cm_env.py), and shell_paths.py stands in for it
+# where a shell needs a name.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PLAIN_URL = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
 _CONF_LINE = re.compile(r"^\s*([A-Za-z0-9_*.-]+)\.([A-Za-z*]+)\.([A-Za-z0-9_]+)\s*=\s*(\S+)\s*$")
 
@@ -95,31 +96,28 @@ def yes_no(name: str, value: Any) -> bool:
     raise ConfigError(f"--{name}={value!r} is not accepted; use yes or no")
 
 
-def safe_path(name: str, value: Any, must_exist: bool = False) -> str:
+def any_path(name: str, value: Any, must_exist: bool = False) -> str:
     text = str(value)
-    if not _SAFE_PATH.fullmatch(text):
-        bad = sorted({c for c in text if not _SAFE_PATH.fullmatch(c)})
-        shown = " ".join(repr(c) for c in bad)
-        raise ConfigError(f"--{name}={text!r} holds characters the CM runner cannot pass safely ({shown}); "
-                          "use letters, digits and . _ / + , : @ % = -")
-    path = os.path.abspath(os.path.expanduser(text))
-    if must_exist and not os.path.isfile(path):
+    if _CONTROL.search(text):
+        raise ConfigError(f"--{name}={text!r} holds a control character (newline, tab, ...); name a path without one")
+    found = os.path.abspath(os.path.expanduser(text))
+    if must_exist and not os.path.isfile(found):
         raise ConfigError(f"--{name}={text!r} does not exist or is not a file")
-    return path
+    return found
 
 
 def path(name: str, value: Any) -> str:
-    return safe_path(name, value)
+    return any_path(name, value)
 
 
 def existing_file(name: str, value: Any) -> str:
-    return safe_path(name, value, must_exist=True)
+    return any_path(name, value, must_exist=True)
 
 
 def folder(what: str = "") -> Parse:
     """An existing folder; `what` says what it should be a folder of."""
     def parse(name: str, value: Any) -> str:
-        found = safe_path(name, value)
+        found = any_path(name, value)
         if not os.path.isdir(found):
             raise ConfigError(f"--{name}={value!r} is not a folder{f' ({what})' if what else ''}")
         return found
@@ -202,6 +200,8 @@ class Option:
     harness: bool = True             # False: CM passes it to a dependency only (checked, then not a RunConfig field)
     aliases: Tuple[str, ...] = ()    # more CM flag names for the same env key
     gui_preselect: bool = False      # the CM GUI preselects `default` (else its selectbox starts empty)
+    # A path: under CM read from the flag itself, never mapped into env, whose values CM's shell re-reads.
+    is_path: bool = False
 
     @property
     def switch(self) -> bool:
@@ -255,7 +255,8 @@ OPTIONS: Tuple[Option, ...] = (
     Option("scenario", "CM_MLPERF_LOADGEN_SCENARIO", choice(SCENARIOS, _SCENARIO_ALIASES),
            "LoadGen scenario; beats the scenario variation", default="Offline", choices=SCENARIOS),
     Option("output_dir", "CM_MLPERF_OUTPUT_DIR", path,
-           "base folder of the results tree (default ./test_results, named after the run style)", default=""),
+           "base folder of the results tree (default ./test_results, named after the run style)", default="",
+           is_path=True),
     Option("run_style", "CM_MLPERF_RUN_STYLE", choice(RUN_STYLES), "test: short profile; fast: official durations "
            "/ 5; valid: official durations (--submission_dir's default)", default="test", choices=RUN_STYLES,
            gui_preselect=True),
@@ -264,7 +265,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("dataset_size", "CM_MLPERF_DUMMY_DATASET_SIZE", whole(), "synthetic samples in the dataset (default: "
            "the benchmark's)"),
     Option("dataset_dir", "CM_MLPERF_DUMMY_DATASET_DIR", path,
-           "dataset cache folder (default ~/.cache/mlperf-dummy-harness/datasets)", default=""),
+           "dataset cache folder (default ~/.cache/mlperf-dummy-harness/datasets)", default="", is_path=True),
     Option("count", "CM_MLPERF_LOADGEN_QUERY_COUNT", whole(),
            "performance: queries of a test-style run (Offline: samples); accuracy: samples evaluated, at most "
            f"--dataset_size (default {_dataset_sizes()})"),
@@ -285,9 +286,10 @@ OPTIONS: Tuple[Option, ...] = (
     Option("multistream_target_latency", "CM_MLPERF_LOADGEN_MULTISTREAM_TARGET_LATENCY", positive("milliseconds"),
            "MultiStream expected latency in ms (beats --target_latency)"),
     Option("user_conf", "CM_MLPERF_USER_CONF", conf_file,
-           "a LoadGen user.conf used instead of the generated one (copied into the run folder)", default=None),
+           "a LoadGen user.conf used instead of the generated one (copied into the run folder)", default=None,
+           is_path=True),
     Option("mlperf_conf", "CM_MLPERF_CONF", conf_file,
-           "a mlperf.conf used instead of the official one embedded in LoadGen", default=None),
+           "a mlperf.conf used instead of the official one embedded in LoadGen", default=None, is_path=True),
     Option("skip_preprocess", "CM_SKIP_PREPROCESS_DATASET", yes_no,
            "never generate the dataset: fail if it is not cached", default=False, aliases=("skip_preprocessing",)),
     Option("rerun", "CM_RERUN", yes_no, "run again even if a VALID result of the same configuration is stored",
@@ -300,7 +302,7 @@ OPTIONS: Tuple[Option, ...] = (
     # Filled by the get,git,repo dependency from --results_repo.
     Option("implementation_repo", "CM_MLPERF_INFERENCE_IMPLEMENTATION_REPO", folder(),
            "a repository holding dummy_harness_backend.py: its Backend replaces the built-in one (CM: "
-           "--results_repo)", default="", cm_flag=False),
+           "--results_repo)", default="", cm_flag=False, is_path=True),
     Option("threads", "CM_MLPERF_DUMMY_THREADS", whole(), "torch threads of the one compute thread (default: "
            "Offline one worker per core, Server all cores but one, else all cores)"),
     Option("watchdog_s", "CM_MLPERF_DUMMY_WATCHDOG_S", positive("seconds"), "end the run when no response comes "
@@ -312,7 +314,7 @@ OPTIONS: Tuple[Option, ...] = (
     # MLPerf submission (dummy_harness/submission/); CM's env names where CM has one.
     Option("submission_dir", "CM_MLPERF_INFERENCE_SUBMISSION_DIR", path, "make an MLPerf open-division "
            "submission there: accuracy, performance and compliance runs, the tree, the official checker",
-           default=""),
+           default="", is_path=True),
     Option("submitter", "CM_MLPERF_SUBMITTER", word(r"[A-Za-z0-9][A-Za-z0-9_.-]*", "letters, digits and . _ -",
                                                     "it becomes a folder name of the submission"),
            "organisation name of the submission (its folder name); needed with --submission_dir", default=""),
@@ -325,9 +327,10 @@ OPTIONS: Tuple[Option, ...] = (
     # Also what CM's online get,mlcommons,inference,src dependency exports.
     Option("inference_src", "CM_MLPERF_INFERENCE_SOURCE", folder("a checkout of mlcommons/inference"),
            "a checkout of mlcommons/inference: compliance audit.config files, verification scripts, the "
-           "submission checker", default=""),
+           "submission checker", default="", is_path=True),
     Option("system_json", "CM_MLPERF_DUMMY_SYSTEM_JSON", existing_file,
-           "a JSON file whose fields override the system description read off this machine", default=""),
+           "a JSON file whose fields override the system description read off this machine", default="",
+           is_path=True),
     Option("compliance_test", "CM_MLPERF_LOADGEN_COMPLIANCE_TEST", compliance_test,
            "run one compliance test with its official audit.config (needs --inference_src)", default="",
            choices=COMPLIANCE_TESTS),
@@ -341,6 +344,7 @@ BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 OPTION_NAMES: Tuple[str, ...] = tuple(o.name for o in OPTIONS if o.harness)
 ENV_TO_OPTION: Dict[str, str] = {o.env: o.name for o in OPTIONS if o.env and o.harness}
 PASSTHROUGH: Tuple[Option, ...] = tuple(o for o in OPTIONS if not o.harness)
+PATHS: Tuple[Option, ...] = tuple(o for o in OPTIONS if o.is_path)
 
 
 def default(name: str) -> Any:

@@ -15,8 +15,11 @@ from .config import RunConfig
 from .results import Results, read_results
 
 MIN_FREE_BYTES = 64 * 1024 * 1024
-# Files the CM runner itself writes into the run folder before the harness starts (not a previous run's).
-RUNNER_FILES = {"console.out", "exitstatus"}
+# The options the command CM runs reads (`dummy-harness --options_file=`), written by the CM adapter.
+OPTIONS_FILE = "run_options.json"
+# Files the CM adapter and runner write into the run folder before the harness starts (not a previous run's):
+# the options file, the runner's copy of the console and its exit status.
+RUNNER_FILES = {OPTIONS_FILE, "console.out", "exitstatus"}
 
 
 class RunDirError(RuntimeError):

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional
 
+from .. import shell_paths
 from . import rounds
 
 COMPLIANCE_ROOT = ("compliance", "nvidia")
@@ -68,6 +69,16 @@ def verify(inference_src: str, test: str, results_dir: str, compliance_dir: str,
     script = os.path.join(test_folder(inference_src, test), "run_verification.py")
     if not os.path.isfile(script):
         raise ComplianceError(f"{script} does not exist")
+    # The official scripts paste these folders (and their own) into os.system strings: a shell must see plain
+    # names only, so a folder whose name is not plain is given as a plain-named link to it.
+    os.makedirs(output_dir, exist_ok=True)
+    given_output_dir = output_dir
+    try:
+        script = os.path.join(shell_paths.plain_path(os.path.dirname(script)), os.path.basename(script))
+        results_dir, compliance_dir, output_dir = (shell_paths.plain_path(p)
+                                                   for p in (results_dir, compliance_dir, output_dir))
+    except shell_paths.ShellPathError as exc:
+        raise ComplianceError(str(exc)) from None
     if test == "TEST06":
         argv = ["-c", compliance_dir, "-o", output_dir, "--scenario", scenario, "--dtype", dtype]
     else:
@@ -83,7 +94,7 @@ def verify(inference_src: str, test: str, results_dir: str, compliance_dir: str,
     output = proc.stdout + proc.stderr
     checks = parse_checks(output)
     passed = proc.returncode == 0 and bool(checks) and all(checks.values())
-    return Verification(test, passed, checks, output, os.path.join(output_dir, test))
+    return Verification(test, passed, checks, output, os.path.join(given_output_dir, test))
 
 
 def parse_checks(output: str) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from dataclasses import replace
@@ -146,7 +147,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
             log(f"Previous system description kept in {kept}")
     tree.write_code_readme(layout)
     hashed = tree.write_results(layout, performance.run_dir, accuracy.run_dir)
-    command = "dummy-harness " + " ".join(cfg.to_argv())
+    command = shlex.join(["dummy-harness", *cfg.to_argv()])     # quoted: a path may hold spaces, quotes, $
     tree.write_measurements(layout, performance.run_dir, perf_results.precision_ran, command)
 
     # 3. compliance

@@ -32,6 +32,9 @@ BAD = [
     ("_resnet50 _cuda _uint8", [], "uint8 runs on the CPU only"),
     ("_gptj-99 _onnxruntime", [], "the onnxruntime backend runs the fixed-compute benchmarks only; gptj-99 "
                                   "generates token by token: use _pytorch"),
+    # A misspelt flag ran Offline and exited 0 (the tools ignore flags nobody reads).
+    ("_resnet50", ["--scenaro=Server"], "--scenaro is not a flag of this script or of "),
+    ("_resnet50", ["--model=bert-99"], "--model is a flag of dummy-harness, not of this script under "),
 ]
 
 
@@ -67,16 +70,18 @@ def test_unparsable_conf_and_unusable_output_dir(script, tmp_path):
 
 HOSTILE = ["out$(touch PWNED)", "out`touch PWNED`", "out;touch PWNED", "out' ; touch PWNED '", 'out" ; touch PWNED "',
            "out\ntouch PWNED", "out dir && touch PWNED", "$(touch PWNED)"]
-
-
-CASES = [("output_dir", value) for value in HOSTILE] + [
-    (flag, HOSTILE[0]) for flag in ("user_conf", "mlperf_conf", "hw_name", "results_repo", "dataset_dir")]
+# What CM puts into env (and so into every dependency's bash script) must hold no shell syntax: values of the
+# other flags, and paths set through --env. A path flag takes any path but a control character (test_paths.py
+# runs such paths); `export K="V"` keeps `;`, `'`, `&&` as they are, so those are accepted through env.
+CASES = [("output_dir", HOSTILE[5]), ("hw_name", HOSTILE[0]), ("results_repo", HOSTILE[0])] + [
+    ("env.CM_MLPERF_OUTPUT_DIR", value) for value in HOSTILE if any(c in value for c in "$`\"\n")] + [
+    ("env.CM_MLPERF_DUMMY_DATASET_DIR", HOSTILE[1]), ("env.CM_MLPERF_USER_CONF", HOSTILE[0])]
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("flag,value", CASES)
 def test_shell_syntax_in_flags_is_never_executed(script, entry, tmp_path, flag, value):
-    r = script(f"{TAGS} _resnet50", "--quiet", f"--{flag}={value}", with_dataset_dir=flag != "dataset_dir")
+    r = script(f"{TAGS} _resnet50", "--quiet", f"--{flag}={value}")
     assert r.returncode != 0 and r.error.startswith(f"--{flag}=") and "\n" not in r.error
     assert "Traceback" not in r.output
     if entry in ("cmr", "mlcr"):
@@ -98,3 +103,30 @@ def test_valid_input_does_run_the_dependencies(script, tmp_path):
     # What makes `not r.ran_dependency` above meaningful: the same call with a plain value does log detect,os.
     r = script(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'out'}")
     assert r.returncode == 0 and r.ran_dependency, r.output[-2000:]
+
+
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_a_misspelt_flag_names_the_flag_meant_before_any_dependency_runs(script, entry, tmp_path):
+    r = script(f"{TAGS} _resnet50", "--quiet", "--scenaro=Server", f"--output_dir={tmp_path / 'out'}")
+    tool = "CM" if entry == "cmr" else "MLCFlow"
+    assert r.returncode != 0
+    assert r.error == f"--scenaro is not a flag of this script or of {tool}: did you mean --scenario?"
+    assert not r.ran_dependency, r.output[-2000:]
+
+
+# The tools' own flags, as their code reads them (dummy_harness/cm_flags.py derives the list from it).
+TOOL_FLAGS = {"cmr": ["--v", "--print_env", "--print_deps", "--const.CM_DUMMY_UNUSED=1", "--adr.runner.env.X=1",
+                      "--docker_os=ubuntu", "--dirty", "--time", "--silent", "--skip_sys_utils"],
+              "mlcr": ["--v", "--print_env", "--print_deps", "--const.MLC_DUMMY_UNUSED=1", "--adr.runner.env.X=1",
+                       "--docker_os=ubuntu", "--dirty", "--time", "--silent", "--skip_sys_utils"]}
+
+
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_an_unknown_flag_gets_one_warning_and_the_tools_own_flags_pass(script, entry, tmp_path):
+    r = script(f"{TAGS} _resnet50", "--quiet", "--env.CM_MLPERF_SKIP_RUN=yes", f"--output_dir={tmp_path / 'out'}",
+               "--nonexistent_flag=1", *TOOL_FLAGS[entry])
+    assert r.returncode == 0, r.output[-3000:]
+    tool = "CM" if entry == "cmr" else "MLCFlow"
+    warned = [line for line in r.output.splitlines() if "is not a flag of this script" in line]
+    assert warned == [f"WARNING: --nonexistent_flag is not a flag of this script or of {tool}: ignored"]
+    assert "Run folder: " in r.stdout          # preprocess ran: after the dependencies (--silent hides their log)

@@ -62,11 +62,11 @@ def test_mlcflow_schema_check_finds_no_error():
 
 
 def prepared(r):
-    """Run folder (relative to --output_dir) and command (without the interpreter) a prepare-only run printed."""
+    """Run folder (relative to --output_dir) and options (as dummy-harness flags) a prepare-only run printed."""
     assert r.returncode == 0, r.output[-3000:]
     out = re.search(r"--output_dir=(\S+)", r.stdout).group(1)
     folder = re.search(r"^Run folder: (.*)$", r.stdout, re.M).group(1)
-    command = re.search(r"^Command: \S+ (.*)$", r.stdout, re.M).group(1)
+    command = re.search(r"^Options: (.*)$", r.stdout, re.M).group(1)
     return str(Path(folder).relative_to(out)), command.replace(out, "<out>")
 
 

@@ -49,15 +49,23 @@ def dummy_harness(*args, cwd, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+# The submission and output folders have risky names, as people's folders may (spaces, quotes, `$`, backticks,
+# accents): the compliance scripts paste folders into os.system strings, and no part of a name may run.
+RISKY = "é $HOME 'q' \"dq\" `touch PWNED` $(touch PWNED); touch PWNED"
+
+
 @pytest.fixture(scope="module")
 def resnet50(tmp_path_factory, dataset_dir):
     """dummy-harness --submission_dir=S --submitter=ORG, short runs, resnet50 Offline."""
     work = tmp_path_factory.mktemp("submission")
-    args = ["--submission_dir=" + str(work / "S"), "--submitter=DummyOrg", "--run_style=test", "--hw_name=box",
-            f"--output_dir={work / 'out'}", f"--dataset_dir={dataset_dir}", f"--inference_src={INFERENCE}"]
+    sub, out = work / f"S {RISKY}", work / f"out {RISKY}"
+    args = ["--submission_dir=" + str(sub), "--submitter=DummyOrg", "--run_style=test", "--hw_name=box",
+            f"--output_dir={out}", f"--dataset_dir={dataset_dir}", f"--inference_src={INFERENCE}"]
     p = dummy_harness(*args, cwd=work)
-    scenario = work / "out" / "box-dummy_harness-cpu-pytorch-float32" / "resnet50" / "offline"
-    return {"proc": p, "work": work, "args": args, "root": work / "S" / "open" / "DummyOrg", "scenario": scenario}
+    assert not list(work.rglob("PWNED")) and sorted(p.name for p in work.iterdir()) == sorted([sub.name, out.name])
+    scenario = out / "box-dummy_harness-cpu-pytorch-float32" / "resnet50" / "offline"
+    return {"proc": p, "work": work, "args": args, "root": sub / "open" / "DummyOrg", "scenario": scenario,
+            "sub": sub, "out": out}
 
 
 @needs_inference
@@ -151,7 +159,7 @@ def test_a_broken_tree_fails_the_check(resnet50, tmp_path):
     """The negative control: a tree without the accuracy hash and with another round's seeds shows errors that
     no run length explains, so the assertion above would catch them."""
     broken = tmp_path / "S"
-    shutil.copytree(resnet50["work"] / "S", broken)
+    shutil.copytree(resnet50["sub"], broken)
     acc = next(broken.glob("open/DummyOrg/results/*/resnet50/Offline/accuracy"))
     text = (acc / "accuracy.txt").read_text()
     (acc / "accuracy.txt").write_text("\n".join(l for l in text.splitlines() if not l.startswith("hash=")))
@@ -168,7 +176,7 @@ def test_without_an_inference_source_the_tree_is_written_and_the_checks_are_skip
                                                                                     dataset_dir):
     # The resnet50 runs are reused (same output folder): only the tree is new.
     p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--run_style=test",
-                      f"--output_dir={resnet50['work'] / 'out'}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
+                      f"--output_dir={resnet50['out']}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
                       cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Checker: not run: no --inference_src" in p.stdout
@@ -217,7 +225,7 @@ def test_cmr_makes_the_submission_and_puts_the_verdict_in_the_state(cmr, resnet5
 def test_a_second_call_reuses_the_runs_keeps_the_old_tree_and_takes_system_fields(resnet50, tmp_path):
     own = tmp_path / "system.json"
     own.write_text(json.dumps({"cooling": "liquid", "status": "available"}))
-    previous = resnet50["work"] / "out" / "previous_runs"
+    previous = resnet50["out"] / "previous_runs"
     kept_before = list(previous.glob("*/submission/open/DummyOrg/results/*/resnet50/Offline"))
     p = dummy_harness(*resnet50["args"], f"--system_json={own}", cwd=resnet50["work"])
     assert p.returncode == 0, p.stderr[-2000:]

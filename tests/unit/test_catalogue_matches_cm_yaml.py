@@ -6,7 +6,7 @@ import yaml
 
 from dummy_harness import catalogue
 from dummy_harness.cm_env import ENV_TO_OPTION
-from dummy_harness.options import OPTION_NAMES
+from dummy_harness.options import OPTION_NAMES, PATHS
 
 ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
@@ -47,8 +47,11 @@ def test_every_model_names_an_existing_stand_in():
 
 
 def test_all_seed_flags_are_mapped_and_understood():
+    # Path flags are described, not mapped: customize.py reads them from CM's input (CM's shell re-reads env).
     mapping = META["input_mapping"]
-    assert SEED_FLAGS <= set(mapping)
+    paths = {o.name for o in PATHS}
+    assert SEED_FLAGS - paths <= set(mapping) and not paths & set(mapping)
+    assert SEED_FLAGS <= set(META["input_description"])
     for flag, key in mapping.items():
         if flag == "results_repo":
             continue

@@ -1,12 +1,13 @@
 """The CM env -> configuration table and the command CM runs."""
 import shlex
 import sys
+from pathlib import Path
 
 import pytest
 
-from dummy_harness.cm_env import (availability_check, config_from_env, needs_availability_check, options_from_env,
-                                  render_command)
-from dummy_harness.config import ConfigError
+from dummy_harness.cm_env import (availability_check, check_interpreter, config_from_env, needs_availability_check,
+                                  options_from_env, runner_env)
+from dummy_harness.config import ConfigError, parse_options, read_options_file
 
 BASE = {"CM_MODEL": "resnet50", "CM_MLPERF_DEVICE": "cpu", "CM_MLPERF_BACKEND": "pytorch"}
 
@@ -30,19 +31,31 @@ def test_a_removed_group_default_is_named(missing):
         options_from_env(env)
 
 
-def test_command_is_one_shell_safe_line(tmp_path):
-    cfg = config_from_env({**BASE, "CM_MLPERF_OUTPUT_DIR": str(tmp_path / "out"),
-                           "CM_MLPERF_LOADGEN_SCENARIO": "SingleStream"})
-    command = render_command(cfg, "/usr/bin/python3")
+def test_the_command_names_the_interpreter_and_the_options_file_only(tmp_path):
+    cfg = config_from_env({**BASE, "CM_MLPERF_LOADGEN_SCENARIO": "SingleStream"},
+                          {"output_dir": str(tmp_path / "out"), "count": "ignored: not a path flag"})
+    env = runner_env(cfg, "/usr/bin/python3")
+    command = env["CM_RUN_CMD"]
     assert not any(c in command for c in "\"$`\\;|&\n'")
-    assert shlex.split(command)[:3] == ["/usr/bin/python3", "-m", "dummy_harness"]
-    assert f"--output_dir={tmp_path / 'out'}" in command
+    options_file = Path(cfg.run_dir) / "run_options.json"
+    assert shlex.split(command) == ["/usr/bin/python3", "-m", "dummy_harness", f"--options_file={options_file}"]
+    assert env["CM_RUN_DIR"] == env["MLC_RUN_DIR"] == cfg.run_dir and env["MLC_RUN_CMD"] == command
+    # The file gives the harness this very configuration, as the CLI reads it.
+    assert parse_options(read_options_file(str(options_file))) == cfg
+    assert cfg.count is None
+
+
+def test_a_path_flag_beats_the_same_path_set_through_env(tmp_path):
+    cfg = config_from_env({**BASE, "CM_MLPERF_OUTPUT_DIR": str(tmp_path / "env")}, {"output_dir": str(tmp_path / "f")})
+    assert cfg.output_dir == str(tmp_path / "f")
+    assert config_from_env({**BASE, "CM_MLPERF_OUTPUT_DIR": str(tmp_path / "env")}).output_dir == str(tmp_path / "env")
 
 
 def test_an_interpreter_path_with_shell_syntax_is_refused():
-    cfg = config_from_env(BASE)
-    with pytest.raises(ConfigError):
-        render_command(cfg, "/opt/py$(id)/python")
+    check_interpreter("/opt/my python/bin/python3")           # a space is quoted
+    for python in ("/opt/py$(id)/python", "/opt/py`id`/python", '/opt/py"/python', "/opt/it's/python"):
+        with pytest.raises(ConfigError, match="the Python interpreter"):
+            check_interpreter(python)
 
 
 def test_the_backend_variation_message_names_every_backend():

@@ -44,7 +44,7 @@ def test_scenario_specific_targets_beat_generic_ones():
     ({"target_latency": "-1"}, "--target_latency='-1'"),
     ({"model": "resnet51"}, "--model='resnet51'"),
     ({"model_size": "huge"}, "--model_size='huge'"),
-    ({"output_dir": "out$(touch pwned)"}, "--output_dir="),
+    ({"output_dir": "out\ntouch pwned"}, "--output_dir='out\\ntouch pwned' holds a control character"),
     ({"performance_sample_count": "100000"}, "--performance_sample_count=100000"),
 ])
 def test_bad_values_give_one_line_naming_value_and_choices(raw, needle):

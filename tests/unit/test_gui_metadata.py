@@ -33,7 +33,8 @@ from dummy_harness.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
-FLAGS = META["input_mapping"]
+# Path flags are described but not mapped: customize.py reads them from CM's input (see cm_env.py).
+FLAGS = {**META["input_mapping"], **{o.name: o.env for o in options.PATHS if o.cm_flag}}
 DESC = META["input_description"]
 VARIATIONS = META["variations"]
 
@@ -49,7 +50,9 @@ def option_of(flag):
 
 
 def config_for(flag, value):
-    """The run configuration the GUI's `--flag=value` gives, through CM's env as customize.py reads it."""
+    """The run configuration the GUI's `--flag=value` gives, through CM's env (or input) as customize.py reads it."""
+    if flag not in META["input_mapping"]:
+        return config_from_env({**BASE, **COMPANIONS.get(flag, {})}, {flag: value})
     return config_from_env({**BASE, FLAGS[flag]: value, **COMPANIONS.get(flag, {})})
 
 

@@ -15,8 +15,9 @@ PER_SCENARIO = {"offline_target_qps", "server_target_qps", "singlestream_target_
 
 
 def _cli_actions():
+    """The CLI's option flags (not --help, nor --options_file, which says where options are)."""
     return {a.option_strings[0][2:]: a for a in cli.make_parser()._actions if a.option_strings[0].startswith("--")
-            and a.option_strings[0] != "--help"}
+            and a.option_strings[0] not in ("--help", f"--{cli.OPTIONS_FILE_FLAG}")}
 
 
 def test_every_option_is_a_cli_flag_with_its_declared_help():
