@@ -21,7 +21,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory, dataset_dir):
-    out = tmp_path_factory.mktemp("report") / "results_tree"
+    out = tmp_path_factory.mktemp("report") / "résultats du test"     # a space and an accent, as users name folders
     common = [f"--output_dir={out}", f"--dataset_dir={dataset_dir}"]
     llm = run_tree([str(BIN / "dummy-harness"), "--model=llama2-70b-99", "--scenario=Server", "--count=16",
                     "--report=yes", *common], 240, cwd=out.parent)
