@@ -20,6 +20,12 @@ if not (gui / "app.py").is_file():
     st.error(f"no CM GUI at {gui}: set CM_GUI_PATH to a checkout of mlcommons/cm4mlops (commit 7cd929d)")
     st.stop()
 sys.path.insert(0, str(gui))
+# The GUI imports its modules by plain names (app, script, misc, ...). In a process that already holds modules of
+# those names (CM's own `script` automation module, under AppTest in the test process) the GUI would get those.
+for name in [p.stem for p in gui.glob("*.py")]:
+    module = sys.modules.get(name)
+    if module is not None and Path(getattr(module, "__file__", "") or "").parent != gui:
+        del sys.modules[name]
 import app  # noqa: E402  (the GUI's own app.py, found through the path above)
 
 app.main()

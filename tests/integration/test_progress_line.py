@@ -7,8 +7,11 @@ import subprocess
 from conftest import BIN
 
 SUMMARY = "================================================\nMLPerf Results Summary"
-# 1.5 s of SingleStream at least: long enough for a line (the thread looks every second), short for a test.
-USER_CONF = "resnet50.SingleStream.min_duration = 1500\nresnet50.SingleStream.min_query_count = 64\n"
+# 1.5 s of SingleStream at least: long enough for a line (the thread looks every second), short for a test. The
+# 1 ms expected latency makes LoadGen generate enough queries for 1.5 s of a fast machine (with its 10 ms default
+# a 1 ms/query machine ran out of queries after 0.3 s: "Min duration satisfied: NO").
+USER_CONF = ("resnet50.SingleStream.min_duration = 1500\nresnet50.SingleStream.min_query_count = 64\n"
+             "resnet50.SingleStream.target_latency = 1\n")
 LATENCIES = r"p90 [\d.]+ ms, p99 [\d.]+ ms \(p90 target [\d.]+ ms\)"
 RUNNING = re.compile(r"SingleStream: \d+ of 64\+ queries, 0:0\d of 0:02\+ \(\d+%\), (~0:\d\d left|time left not "
                      r"known yet)(, " + LATENCIES + ")?")
