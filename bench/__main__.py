@@ -32,7 +32,7 @@ def main() -> None:
         "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 300, repeats=reps),
         "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
                                                server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
-                                               search_budget_s=5 if q else 60),
+                                               search_budget_s=2 if q else 60),
         "progress_cost": lambda: floor.progress_cost(repeats=reps, offline_samples=5000 if q else 200_000,
                                                      server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
                                                      search_budget_s=5 if q else 60,
@@ -42,7 +42,7 @@ def main() -> None:
         "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
         "cost_scaling": lambda: scaling.cost_scaling(repeats=1 if q else 3, sizes=(256, 1024) if q else
                                                      (256, 4096, 65536), issued=5000 if q else 200_000,
-                                                     server_s=0.2 if q else 1.0, search_budget_s=5 if q else 40),
+                                                     server_s=0.2 if q else 1.0, search_budget_s=2 if q else 40),
         "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
         "llm_serving": lambda: serving.llm_serving(repeats=1),
     }
