@@ -29,9 +29,8 @@ def main() -> None:
     figures = {
         "harness_efficiency": lambda: efficiency.harness_efficiency(
             seconds=0.1 if q else 0.6, repeats=reps, batches=(1, 8) if q else (1, 8, 32)),
-        # 600 queries x 3 (was 300 x 3, which read anywhere from 0.90 to 1.35 on one quiet machine; 1000 x 5 read
-        # 1.10/1.07 and 1.12/1.10 but took 100 s).
-        "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 600, repeats=reps),
+        # Short interleaved blocks (300 queries x 3 read anywhere from 0.90 to 1.35 on one quiet machine).
+        "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 100, repeats=1 if q else 15),
         "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
                                                server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
                                                search_budget_s=2 if q else 60),

@@ -13,7 +13,8 @@ VENV="${VENV:-$ROOT/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+# --no-compile: pip would byte-compile every file of torch, pandas, pyarrow...; Python compiles what it imports.
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-compile)
 "${PIP[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 "${PIP[@]}" -e "$ROOT[cm,mlc,test,onnx,gui]"
 # cmx4mlops holds CM's `script` automation and the runner scripts; its declared dependencies are not needed.

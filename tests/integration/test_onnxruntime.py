@@ -1,5 +1,6 @@
 """The second real backend end to end: `dummy-harness --backend=onnxruntime` runs the fixed-compute benchmarks
-and, at fp32, its accuracy log scores exactly what pytorch's does."""
+and, at fp32, its accuracy log scores exactly what pytorch's does: the metric's maximum, since the ground truth is
+the fp32 torch stand-in's own output (pytorch's 100% is checked for every benchmark by test_cm_benchmarks.py)."""
 import pytest
 
 from conftest import only_run_dir, results_of
@@ -21,12 +22,11 @@ def accuracy_run(harness, out, model, backend, *extra):
 @pytest.mark.parametrize("model", list(COUNT))
 def test_fp32_accuracy_equals_pytorchs(harness, tmp_path, model):
     ort = accuracy_run(harness, tmp_path / "ort", model, "onnxruntime")
-    torch = accuracy_run(harness, tmp_path / "pt", model, "pytorch")
     assert ort["sut_name"].endswith("-onnxruntime-float32")
     assert ort["backend"]["backend"] == "onnxruntime" and ort["backend"]["providers"] == ["CPUExecutionProvider"]
     assert ort["backend"]["host_postprocessing"] is (model == "retinanet")     # its NMS stays in torch
-    assert ort["accuracy_lines"] == torch["accuracy_lines"], "the accuracy logs score differently"
-    assert ort["accuracy"]["value"] == torch["accuracy"]["value"] and ort["validity"] == "PASS"
+    assert ort["accuracy"]["value"] == ort["accuracy"]["reference"] == 100.0 and ort["validity"] == "PASS", \
+        ort["accuracy_lines"]
     assert ort["accuracy"]["missing"] == 0
 
 
