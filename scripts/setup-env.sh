@@ -14,7 +14,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$VENV"
 fi
 # Not --no-compile: where PYTHONDONTWRITEBYTECODE=1 (as on these machines) every process would then compile
-# what it imports from source (import torch: 3.9 s instead of about 1 s; the suite went from 9 to over 20 min).
+# what it imports from source (import torch: 3.9 s instead of about 1 s; the suite was 40% done after 11 min).
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" "${TORCH_SPEC:-torch==2.13.0}"
 "${PIP[@]}" -e "$ROOT[cm,mlc,test,onnx,gui]"
