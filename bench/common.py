@@ -25,7 +25,7 @@ from dummy_harness.loadgen.generation import GenerationSUT
 from dummy_harness.loadgen.qsl import SampleStore
 from dummy_harness.loadgen.session import LoadGenSession
 from dummy_harness.loadgen.sut import BatchingSUT
-from dummy_harness.run import cpu_stolen_s, thread_layout
+from dummy_harness.run import cpu_stolen_s, thread_layout, usable_cores
 
 DATASET_DIR = os.path.join(tempfile.gettempdir(), "dummy-harness-bench-datasets")
 
@@ -42,7 +42,7 @@ def rig(model: str, backend: str = "pytorch", size: str = "", samples: int = 0, 
         scenario: str = "") -> Rig:
     """The model, backend and loaded samples of one benchmark; torch threads as the harness sets them for
     `scenario` (run.thread_layout: Server leaves a core to LoadGen), else all cores."""
-    threads = os.cpu_count() or 1
+    threads = usable_cores()
     if scenario:
         threads = thread_layout(parse_options({"model": model, "scenario": scenario}))[1]
     torch.set_num_threads(threads)

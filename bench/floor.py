@@ -215,11 +215,9 @@ class ReferenceStyleSUT:
 def reference_style(seconds: float, repeats: int, batch: int = 8) -> Dict[str, float]:
     """Each side in its own thread layout: the harness's Offline default (one compute thread per core, one torch
     thread each: run.thread_layout), the reference's (one worker per core, torch's default thread count)."""
-    import os
-
     import torch
 
-    cores = os.cpu_count() or 1
+    cores = c.usable_cores()
     r = c.rig("resnet50", batch=batch)
     samples = max(batch * 8, int(c.raw_samples_per_second(r, batch, batch * 8) * seconds) // batch * batch)
     settings = c.settings_for("Offline", min_query_count=samples, max_query_count=samples, offline_expected_qps=1)

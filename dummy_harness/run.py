@@ -62,14 +62,25 @@ def _environment() -> Environment:
         env={k: os.environ[k] for k in sorted(os.environ) if k.startswith(("OMP_", "MKL_", "KMP_", "CUDA_"))})
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a cgroup cpuset, `docker run --cpuset-cpus`),
+    not the machine's count. Two runs pinned to one core each must not each start a pool of every core: OpenMP
+    teams that outnumber the cores wait on descheduled threads at every op (measured: a 15 s run took minutes)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):        # no affinity call on this platform
+        return os.cpu_count() or 1
+
+
 def thread_layout(cfg: RunConfig):
     """(compute threads, torch threads each). Offline batches of fixed-compute models go to one worker per core
     with a one-thread torch pool each (for small models two batches on one core each beat one batch on two:
     bench/ reference_style). Server leaves one core to LoadGen's issuing thread and the hand-off: with every
     core in torch's pool, each arrival preempts an OpenMP worker and the whole op waits for it (measured on
     2 cores: p99 21-26 ms with one torch thread, 24-124 ms with two, same load). Everything else runs on
-    the main thread with all cores. --threads=N keeps one compute thread with N torch threads."""
-    cores = os.cpu_count() or 1
+    the main thread with all cores (those it may use: usable_cores). --threads=N keeps one compute thread with N
+    torch threads."""
+    cores = usable_cores()
     if cfg.threads is None and cfg.scenario == "Offline" and cfg.device == "cpu" and \
             not cfg.spec.generative:
         return cores, 1

@@ -102,15 +102,29 @@ class Completed:
         return bool(re.search(r'cm run script "detect os"|mlcr detect,os', self.output))
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (scripts/test.sh's parallel pass) each worker, and every run it starts, keeps to a core of
+    its own: the harness sizes its torch pool by the cores it may use (run.usable_cores), so two workers' runs
+    never put two OpenMP teams of every core on the same cores."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+
+
 @pytest.fixture(scope="session")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("work")
 
 
 @pytest.fixture(scope="session")
-def dataset_dir(work) -> Path:
-    path = work / "datasets"
-    path.mkdir()
+def dataset_dir(work, tmp_path_factory) -> Path:
+    """One dataset cache for the run. Under pytest-xdist (scripts/test.sh) the workers share it, in the run's
+    base folder above theirs: the harness writes a dataset into a temporary folder and renames it into place,
+    so two workers making the same one at once both end up reading one whole copy."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else work) / "datasets"
+    path.mkdir(exist_ok=True)
     return path
 
 

@@ -63,8 +63,14 @@ def in_sample(spec: BenchmarkSpec, scenario: str, mode: str) -> bool:
     return scenario == "Server" and bool(official_conf(spec, scenario).use_token_latencies)
 
 
-CASES = [pytest.param(spec, scenario, mode, id=f"{spec.name}-{scenario}-{mode}",
-                      marks=[pytest.mark.matrix_sample] if in_sample(spec, scenario, mode) else [])
+def marks(spec: BenchmarkSpec, scenario: str, mode: str) -> list:
+    """matrix_sample for the CI sample; `alone` for a run judged against a latency bound (Server performance),
+    which scripts/test.sh runs by itself after the parallel pass."""
+    found = [pytest.mark.matrix_sample] if in_sample(spec, scenario, mode) else []
+    return found + [pytest.mark.alone] if (scenario, mode) == ("Server", "performance") else found
+
+
+CASES = [pytest.param(spec, scenario, mode, id=f"{spec.name}-{scenario}-{mode}", marks=marks(spec, scenario, mode))
          for spec in catalogue.CATALOGUE.values() for scenario in SCENARIOS for mode in MODES]
 
 pytestmark = [pytest.mark.cm, pytest.mark.matrix]

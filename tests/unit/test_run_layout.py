@@ -22,18 +22,30 @@ SERVER = Path(__file__).parent / "data" / "results" / "server.json"     # a resu
     (2, "MultiStream", (1, 2)),
 ])
 def test_thread_layout(monkeypatch, cores, scenario, expected):
-    monkeypatch.setattr(run.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(run, "usable_cores", lambda: cores)
     assert run.thread_layout(parse_options({"scenario": scenario})) == expected
 
 
 def test_threads_flag_overrides_every_scenario(monkeypatch):
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(run, "usable_cores", lambda: 2)
     assert run.thread_layout(parse_options({"scenario": "Server", "threads": "2"})) == (1, 2)
     assert run.thread_layout(parse_options({"scenario": "Offline", "threads": "2"})) == (1, 2)
 
 
+def test_usable_cores_follow_the_affinity_not_the_machine():
+    # As scripts/test.sh's parallel pass pins each pytest worker (and so every run it starts) to one core.
+    mine = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(mine)})
+        assert run.usable_cores() == 1
+        assert run.thread_layout(parse_options({"scenario": "SingleStream"})) == (1, 1)
+    finally:
+        os.sched_setaffinity(0, mine)
+    assert run.usable_cores() == len(mine)
+
+
 def test_generative_offline_keeps_one_compute_thread(monkeypatch):
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(run, "usable_cores", lambda: 2)
     assert run.thread_layout(parse_options({"model": "gptj-99", "scenario": "Offline"})) == (1, 2)
 
 
