@@ -75,6 +75,8 @@ start() {
     say "a Docker engine already answers on $SOCKET: using it (not started here, so not stopped here)"; return
   fi
   mkdir -p "$DATA_ROOT"
+  # What /run holds now: the empty folders dockerd, its containerd and mount(8) add there go with `stop`.
+  ls -A /run >"$STATE/run.before"
   dockerd --data-root="$DATA_ROOT" --exec-root="$STATE/exec" --pidfile="$PIDFILE" -H "unix://$SOCKET" \
     --bridge=none --iptables=false --ip-forward=false --ip-masq=false --ip6tables=false \
     >"$STATE/dockerd.log" 2>&1 &
@@ -155,6 +157,15 @@ stop() {
   find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name docker 2>/dev/null \
     | while read -r d; do rmdir "$d" 2>/dev/null || true; done
   rm -rf "$STATE/exec" "$STATE/bin"
+  # Folders the daemon (/run/docker, /run/containerd) or debootstrap's mounts (/run/mount) added to /run: removed
+  # when they hold no file (a folder with a file in it is someone else's business).
+  if [ -f "$STATE/run.before" ]; then
+    { ls -A /run | grep -vxF -f "$STATE/run.before" || true; } | while read -r d; do
+      [ "/run/$d" = "$STATE" ] && continue
+      if [ -d "/run/$d" ] && [ -z "$(find "/run/$d" ! -type d -print -quit)" ]; then rm -r "/run/${d:?}"; fi
+    done
+    rm -f "$STATE/run.before"
+  fi
 }
 
 purge() {

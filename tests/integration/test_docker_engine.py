@@ -53,7 +53,8 @@ def host_state() -> Dict[str, List[str]]:
         "ip_forward": [Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()],
         "iptables": out("iptables", "-S") + out("iptables", "-t", "nat", "-S"),
         "cgroups": sorted(glob.glob("/sys/fs/cgroup/*/docker")),
-        "state": [p for p in (STATE, DATA_ROOT) if os.path.exists(p)],
+        "run": sorted(os.listdir("/run")),
+        "var_lib": sorted(os.listdir("/var/lib")),
     }
 
 
