@@ -56,6 +56,7 @@ install_packages() {
   say "installing ${missing[*]}"
   local before="$STATE/packages.before"
   dpkg-query -W -f='${Package}\n' | sort >"$before"
+  getent group docker >/dev/null || touch "$STATE/group.created"     # docker.io adds it; apt purge keeps it
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   # Everything this install added (dependencies too), for `purge`.
@@ -176,6 +177,7 @@ purge() {
     # shellcheck disable=SC2046
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $(cat "$STATE/packages.installed") >/dev/null
   fi
+  if [ -f "$STATE/group.created" ]; then groupdel docker 2>/dev/null || true; fi
   rm -rf "$STATE"
 }
 

@@ -55,6 +55,8 @@ def host_state() -> Dict[str, List[str]]:
         "cgroups": sorted(glob.glob("/sys/fs/cgroup/*/docker")),
         "run": sorted(os.listdir("/run")),
         "var_lib": sorted(os.listdir("/var/lib")),
+        "groups": sorted(line.split(":")[0] for line in Path("/etc/group").read_text().splitlines()),
+        "packages": out("dpkg-query", "-W", "-f=${Package}\n"),
     }
 
 
