@@ -2,7 +2,8 @@
 the repository root (the root IS the script). Registering the root itself does not work (cm-facts.md).
 
     python -m dummy_harness.cm_repo [--wrapper DIR] [--tool all|cm|mlc] [--mlperf_automations DIR]
-    python -m dummy_harness.cm_repo --export DIR         # a clean copy for `cm docker script` / `mlc docker script`
+    python -m dummy_harness.cm_repo --export DIR [--torch_wheel FILE | --torch_index URL]
+                                         # a clean copy for `cm docker script` / `mlc docker script`
 
 One wrapper serves both tools: CM reads its cmr.yaml, MLCFlow its meta.yaml (the same alias and uid), and in the
 script folder CM reads _cm.yaml, MLCFlow meta.yaml (a link to _cm.yaml). By default the repo is registered with
@@ -63,16 +64,36 @@ def make_wrapper(wrapper: str, root: str) -> str:
 
 
 # What an image needs of the project (the docker generators copy the repo folder whole, a .venv too).
-EXPORT = ("_cm.yaml", "meta.yaml", "customize.py", "run.sh", "pyproject.toml", "README.md", "dummy_harness")
+EXPORT = ("_cm.yaml", "meta.yaml", "customize.py", "run.sh", "pyproject.toml", "README.md", "dummy_harness",
+          "scripts/docker-install.sh")
+# The CPU image's torch: the CPU build of the version scripts/setup-env.sh installs (PyPI's default Linux wheel of
+# the same version carries CUDA: a 4.9 GB layer). `+cpu` exists on this index only, so no other index can
+# substitute the CUDA build.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+TORCH_CPU_SPEC = "torch==2.13.0+cpu"
+# Read by scripts/docker-install.sh in the image: a pip requirements file, relative to the copied project.
+TORCH_CPU_REQUIREMENTS = "docker-torch-cpu.txt"
 
 
-def export_for_docker(dest: str, root: str = "") -> str:
+def torch_cpu_requirements(torch_wheel: str = "", torch_index: str = "") -> str:
+    """The requirements file text that installs the CPU image's torch: a wheel put into the export's wheels/, else
+    TORCH_CPU_SPEC from the CPU index."""
+    if torch_wheel:
+        return f"wheels/{os.path.basename(torch_wheel)}\n"
+    return f"--extra-index-url {torch_index or TORCH_CPU_INDEX}\n{TORCH_CPU_SPEC}\n"
+
+
+def export_for_docker(dest: str, root: str = "", torch_wheel: str = "", torch_index: str = "") -> str:
     """A wrapper repo over a clean copy of the project, to pass as --env.CM_REPO_PATH to `cm docker script` or
     --docker_mlc_repo_path to `mlc docker script` (not registered: the generator copies it into the image).
-    Returns the wrapper path."""
+    torch_wheel: a CPU torch wheel carried into the image (offline); else the CPU image installs TORCH_CPU_SPEC
+    from torch_index (default TORCH_CPU_INDEX). Returns the wrapper path."""
     import shutil
 
     root = root or project_root()
+    if torch_wheel and not (os.path.isfile(torch_wheel) and os.path.basename(torch_wheel).startswith("torch-")
+                            and torch_wheel.endswith(".whl")):
+        raise ValueError(f"--torch_wheel={torch_wheel!r} is not a torch wheel file (torch-*.whl)")
     dest = os.path.abspath(dest)
     copy = os.path.join(dest, "project")
     if os.path.exists(copy):
@@ -80,10 +101,16 @@ def export_for_docker(dest: str, root: str = "") -> str:
     os.makedirs(copy)
     for name in EXPORT:
         src = os.path.join(root, name)
+        os.makedirs(os.path.dirname(os.path.join(copy, name)), exist_ok=True)
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(copy, name), ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(src, os.path.join(copy, name))    # meta.yaml: a copy of _cm.yaml (the link is not copied)
+    if torch_wheel:
+        os.makedirs(os.path.join(copy, "wheels"))
+        shutil.copy2(torch_wheel, os.path.join(copy, "wheels"))
+    with open(os.path.join(copy, TORCH_CPU_REQUIREMENTS), "w") as f:
+        f.write(torch_cpu_requirements(torch_wheel, torch_index))
     wrapper = os.path.join(dest, "repo")
     make_wrapper(wrapper, copy)
     return wrapper
@@ -177,10 +204,22 @@ def main(argv=None) -> int:
                         help="also register this local copy of mlcommons/mlperf-automations with MLCFlow (offline)")
     parser.add_argument("--export", default="", metavar="DIR",
                         help="instead: write a clean export for `cm docker script` / `mlc docker script`")
+    parser.add_argument("--torch_wheel", default="", metavar="FILE",
+                        help="with --export: the CPU image installs torch from this wheel, carried in (offline)")
+    parser.add_argument("--torch_index", default="", metavar="URL",
+                        help=f"with --export: the CPU image installs {TORCH_CPU_SPEC} from this index "
+                             f"(default {TORCH_CPU_INDEX})")
     args = parser.parse_args(argv)
     if args.export:
-        print(export_for_docker(args.export))
+        try:
+            print(export_for_docker(args.export, torch_wheel=args.torch_wheel, torch_index=args.torch_index))
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         return 0
+    if args.torch_wheel or args.torch_index:
+        print("error: --torch_wheel and --torch_index go with --export", file=sys.stderr)
+        return 1
     tools = [] if args.tool == "all" else [args.tool]
     try:
         path = register(args.wrapper, tools=tools, automations=args.mlperf_automations)

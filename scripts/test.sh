@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything and run the test suite (unit tests, then cmr / cmind.access / CLI end to end).
-# With no arguments: every test but the `alone` ones spread over the cores (pytest-xdist, one test file per
-# worker so module fixtures are made once; TEST_WORKERS=N to choose), then the `alone` ones (judged against a
-# latency bound) by themselves. Extra arguments go to one plain pytest run instead, e.g.:
-#   ./scripts/test.sh -m "not cm"
+# With no arguments, three passes:
+#   1. every test but the `alone` ones, spread over the cores (pytest-xdist, one test file per worker so module
+#      fixtures are made once, each worker and its runs kept to one core; TEST_WORKERS=N to choose);
+#   2. the `alone` ones (judged against a latency bound) by themselves;
+#   3. `cm docker script` on a real Docker engine (tests/integration/test_docker_engine.py, minutes: engine, base
+#      image, image build, two runs). It skips, saying why in one line, where the machine cannot (not root, no
+#      apt-get, dockerd does not start). DOCKER_ENGINE_TEST=no leaves it out.
+# Extra arguments go to one plain pytest run instead, e.g.:  ./scripts/test.sh -m "not cm"
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
@@ -14,4 +18,7 @@ fi
 status=0
 python -m pytest -q -n "${TEST_WORKERS:-auto}" --dist loadfile -m "not alone" || status=$?
 python -m pytest -q -m alone || status=$?
+if [ "${DOCKER_ENGINE_TEST:-yes}" != no ]; then
+  python -m pytest -q -rs -m docker_engine tests/integration/test_docker_engine.py || status=$?
+fi
 exit "$status"

@@ -385,13 +385,16 @@ def index_of(runs: List[str], pattern: str) -> int:
 # ---- the benchmark matrix (tests/integration/test_cm_benchmarks.py) -----------------------------------------------
 def pytest_collection_modifyitems(config, items):
     """Cases marked `matrix` run only in the sample (`matrix_sample`) unless the -m expression names `matrix`
-    (`pytest -m matrix` runs every case) or tests are named by id: the whole matrix does not fit CI's budget."""
-    if "matrix" in (config.getoption("markexpr") or "") or any("::" in arg for arg in config.args):
-        return
+    (`pytest -m matrix` runs every case) or tests are named by id: the whole matrix does not fit CI's budget.
+    Tests marked `docker_engine` (a real Docker engine, root, minutes) run only when the -m expression names them:
+    scripts/test.sh runs them after the default suite."""
+    markexpr = config.getoption("markexpr") or ""
+    whole_matrix = "matrix" in markexpr or any("::" in arg for arg in config.args)
     kept, left_out = [], []
     for item in items:
-        sampled = item.get_closest_marker("matrix_sample") or not item.get_closest_marker("matrix")
-        (kept if sampled else left_out).append(item)
+        sampled = whole_matrix or item.get_closest_marker("matrix_sample") or not item.get_closest_marker("matrix")
+        engine = "docker_engine" in markexpr or not item.get_closest_marker("docker_engine")
+        (kept if sampled and engine else left_out).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept

@@ -8,6 +8,7 @@ cached `get,docker` points at the stand-in and must not leak into the other test
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 UNIQUE_TAG = "loadgen-dummy"
 UID = "81c88d9114a993c2"
-DOCKERFILE = "dockerfiles/ubuntu_24.04.Dockerfile"
+# Named after the base image (docker: base_image, built by scripts/docker-engine.sh base).
+DOCKERFILE = "dockerfiles/debian:bookworm.Dockerfile"
 # Where the generator puts the CM_REPO_PATH copy in the image, and our script inside it.
 IMAGE_REPO = "$HOME/CM/repos/mlcommons@mlperf-automations"
 IMAGE_SCRIPT = f"{IMAGE_REPO}/script/{cm_repo.SCRIPT_ALIAS}"
+INSTALL = f"bash {IMAGE_SCRIPT}/scripts/docker-install.sh"
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def test_dockerfile_installs_cm_and_the_project_and_runs_it_by_its_unique_tag(do
     lines = dockerfile(docker_env, tmp_path, UNIQUE_TAG)
     text = "\n".join(lines)
     runs = run_lines(lines)
-    assert lines[0] == "FROM ubuntu:24.04"
+    assert lines[0] == "FROM local/debian:bookworm"
 
     # The project comes from the build context, not from GitHub: no `cm pull repo <alias>` (such as
     # mlcommons@mlperf-automations), only the registration of the copy; no sys-utils apt/pip step.
@@ -83,19 +86,20 @@ def test_dockerfile_installs_cm_and_the_project_and_runs_it_by_its_unique_tag(do
     copied = tmp_path / "docker" / "dockerfiles" / "cm_repo" / "script" / cm_repo.SCRIPT_ALIAS
     meta = yaml.safe_load((copied / "_cm.yaml").read_text())
     assert meta["uid"] == UID and UNIQUE_TAG in meta["tags"]
-    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm_repo.py"):
+    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm_repo.py",
+                 "scripts/docker-install.sh"):
         assert (copied / name).is_file(), name
+    # The CPU image's torch: the CPU build from its index (the export's default), never PyPI's CUDA build.
+    assert (copied / "docker-torch-cpu.txt").read_text().split() == [
+        "--extra-index-url", "https://download.pytorch.org/whl/cpu", "torch==2.13.0+cpu"]
 
-    # Offline-friendly order: the pinned torch first, then CM, cmx4mlops without deps, the project, its repo.
+    # Offline-friendly order: CM, cmx4mlops without deps, then the device's torch and the project with its repo.
     register = index_of(runs, rf"^cm pull repo --url={re.escape(IMAGE_REPO)} ")
-    torch = index_of(runs, r"pip install torch==2\.13\.0$")
     cmind = index_of(runs, r"pip install cmind$")
     cmx = index_of(runs, r"pip install --no-deps cmx4mlops$")
-    project = index_of(runs, rf"pip install -e {re.escape(IMAGE_SCRIPT)}$")
-    wrapper = index_of(runs, rf"^cd {re.escape(IMAGE_SCRIPT)} && python3 -m dummy_harness\.cm_repo$")
-    assert register < torch < cmind < cmx < project < wrapper < len(runs) - 1
-    torch_specs = re.findall(r"\btorch\S*", " ".join(cmd for cmd in runs if "pip install" in cmd))
-    assert torch_specs == ["torch==2.13.0"], torch_specs
+    install = index_of(runs, rf"^{re.escape(INSTALL)} cpu$")
+    assert register < cmind < cmx < install < len(runs) - 1
+    assert not [cmd for cmd in runs if re.search(r"\btorch\b", cmd)], "a torch install outside docker-install.sh"
 
     # The build ends with a fake run of this script (found by its unique tag), never the cmx4mlops stub.
     args = final_run(runs)
@@ -112,7 +116,9 @@ def test_dockerfile_for_cuda_and_an_output_dir(docker_env, tmp_path):
     assert f"--tags={UNIQUE_TAG},_cuda" in args
     # Inside the container the output folder is its mount point.
     assert f"--output_dir=/cm-mount{out}" in args
-    index_of(runs, r"pip install torch==2\.13\.0$")
+    # PyPI's default torch (with CUDA) instead of the CPU build.
+    index_of(runs, rf"^{re.escape(INSTALL)} cuda$")
+    assert not [cmd for cmd in runs if cmd.endswith("docker-install.sh cpu")], runs
 
 
 def docker_run(env: Dict[str, str], tmp_path: Path, tags: str, out: Path):
@@ -143,6 +149,8 @@ def test_docker_run_mounts_the_output_folder_and_runs_the_unique_tag(docker_env,
     mount = argv[argv.index("-v") + 1]
     assert mount == f"{out}:/cm-mount{out}"
     assert not any(a.startswith("--gpus") for a in argv), argv
+    # No stopped container left; the SUT name of a native run on this host (the container gets the host's name).
+    assert "--rm" in argv and f"--hostname={socket.gethostname()}" in argv, argv
     inner = shlex.split(argv[-1])
     assert argv[-3:-1] == ["bash", "-c"]
     assert inner[:3] == ["cm", "run", "script"] and f"--tags={UNIQUE_TAG}" in inner
@@ -192,7 +200,7 @@ def test_the_docker_command_the_cm_gui_prints_works_as_printed(docker_env, cm_en
     runs = run_lines(lines)
     assert f"COPY --chown=cmuser:cm cm_repo {IMAGE_REPO}" in lines
     assert not [cmd for cmd in runs if re.search(r"cm pull repo [^-&\s]", cmd)], "pulled a repo from GitHub"
-    index_of(runs, rf"pip install -e {re.escape(IMAGE_SCRIPT)}$")
+    index_of(runs, rf"^{re.escape(INSTALL)} cpu$")
     assert f"--tags={tags.replace(' ', ',')},_resnet50,_cpu,_fp32,_pytorch" in final_run(runs)
     calls = [c[:-1].split("\n") for c in log.read_text().split("== docker\n") if c]
     (argv,) = [argv for argv in calls if argv[:1] == ["run"]]
