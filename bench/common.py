@@ -201,6 +201,17 @@ def raw_latencies_ms(r: Rig, batch: int, repeats: int) -> List[float]:
     return out
 
 
+def raw_generation(r: Rig, slots: int, samples: int) -> Tuple[float, float]:
+    """(tokens/s, prompts/s) of the generation engine itself, `samples` prompts on `slots` slots, with LoadGen's
+    completion calls replaced by no-ops."""
+    sut = generation_sut(r, slots, tokens=True, stream=False, inline=True)
+    sut.complete = lambda responses: None
+    start = time.perf_counter()
+    sut.issue(list(range(samples)), [i % r.count for i in range(samples)])
+    seconds = time.perf_counter() - start
+    return sut.tokens / seconds, samples / seconds
+
+
 def figure(values: Sequence[float]) -> float:
     """The median of repetitions, rounded for the table."""
     return round(median(values), 3)
