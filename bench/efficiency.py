@@ -4,11 +4,16 @@ harness_efficiency = LoadGen Offline throughput through the harness's SUT / raw 
 stand-in (collate + predict + encode back to back, no LoadGen), raw measured before and after and averaged.
 Measured for each backend that runs the model here (pytorch, and onnxruntime when installed), side by side at each
 batch, with the LoadGen throughput of each (samples_per_s), so one backend's rate reads next to the other's.
-latency_overhead = SingleStream p90 (MultiStream p99) under LoadGen / the raw p90 (p99) of the same batch.
+latency_overhead = SingleStream p90 (MultiStream p99) under LoadGen / the raw p90 (p99) of the same batch, both
+with the torch pool size the harness picks for the scenario (run.py, loadgen/sut.py fastest_thread_count).
 """
 from __future__ import annotations
 
 from typing import Dict, Sequence
+
+import torch
+
+from dummy_harness.loadgen.sut import fastest_thread_count, thread_candidates
 
 from . import common as c
 
@@ -33,11 +38,11 @@ def harness_efficiency(seconds: float, repeats: int, batches: Sequence[int] = (1
             n = max(16, min(r.count * 2, int(8 * seconds * slots)))
             ratios, raw_rates = [], []
             for _ in range(repeats):
-                before = raw_tokens_per_second(r, slots, n)
+                before = c.raw_generation(r, slots, n)[0]
                 records = c.loadgen_test(c.generation_sut(r, slots, tokens=True, stream=False, inline=True), r.store,
                                          c.settings_for("Offline", min_query_count=n, max_query_count=n,
                                                         offline_expected_qps=1, use_token_latencies=True), r.count)
-                after = raw_tokens_per_second(r, slots, n)
+                after = c.raw_generation(r, slots, n)[0]
                 raw_rates.append((before + after) / 2)
                 ratios.append(float(records["result_tokens_per_second"]) / raw_rates[-1])
             out[f"{llm}_tokens_slots{slots}"] = {"ratio": c.figure(ratios),
@@ -73,17 +78,6 @@ def _efficiency(r: c.Rig, batch: int, seconds: float, repeats: int) -> Dict[str,
             "target": 0.95 if ms >= 1 else 0.85}
 
 
-def raw_tokens_per_second(r: c.Rig, slots: int, samples: int) -> float:
-    """The generation engine itself, with LoadGen's completion calls replaced by no-ops."""
-    import time
-
-    sut = c.generation_sut(r, slots, tokens=True, stream=False, inline=True)
-    sut.complete = lambda responses: None
-    start = time.perf_counter()
-    sut.issue(list(range(samples)), [i % r.count for i in range(samples)])
-    return sut.tokens / (time.perf_counter() - start)
-
-
 def latency_overhead(queries: int, repeats: int, model: str = "resnet50") -> Dict[str, Dict[str, float]]:
     """Short blocks, interleaved: raw percentile, LoadGen test, raw percentile again, `repeats` times, each block
     `queries` queries (MultiStream twice that: its p99 needs the queries); the figure is the median block ratio.
@@ -94,6 +88,8 @@ def latency_overhead(queries: int, repeats: int, model: str = "resnet50") -> Dic
     for scenario, batch, pct, key, n in (("SingleStream", 1, 90, "result_90.00_percentile_latency_ns", queries),
                                          ("MultiStream", 8, 99, "result_99.00_percentile_per_query_latency_ns",
                                           2 * queries)):
+        # The torch pool the harness itself picks for this scenario (run.py: fastest_thread_count), for both arms.
+        threads, _ = fastest_thread_count(r.bench, r.backend, r.store.ram, batch, thread_candidates(c.usable_cores()))
         c.raw_latencies_ms(r, batch, 20)                                         # warm this shape
         ratios, raws = [], []
         for _ in range(repeats):
@@ -104,5 +100,7 @@ def latency_overhead(queries: int, repeats: int, model: str = "resnet50") -> Dic
             raws.append((before + after) / 2)
             ratios.append(float(records[key]) / 1e6 / raws[-1])
         out[f"{model}_{scenario}_p{pct}"] = {"ratio": c.figure(ratios), "raw_ms": round(c.median(raws), 3),
-                                             "blocks": repeats, "queries_per_block": n, "target": 1.05}
+                                             "blocks": repeats, "queries_per_block": n, "torch_threads": threads,
+                                             "target": 1.05}
+    torch.set_num_threads(c.usable_cores())
     return out

@@ -304,7 +304,8 @@ OPTIONS: Tuple[Option, ...] = (
            "a repository holding dummy_harness_backend.py: its Backend replaces the built-in one (CM: "
            "--results_repo)", default="", cm_flag=False, is_path=True),
     Option("threads", "CM_MLPERF_DUMMY_THREADS", whole(), "torch threads of the one compute thread (default: "
-           "Offline one worker per core, Server all cores but one, else all cores)"),
+           "Offline one worker per core, Server all cores but one, SingleStream/MultiStream the fastest pool size "
+           "timed at start, else all cores)"),
     Option("watchdog_s", "CM_MLPERF_DUMMY_WATCHDOG_S", positive("seconds"), "end the run when no response comes "
            "for this many seconds while queries are outstanding (default: 20x the scenario's latency bound, at "
            "least 60)", cm_flag=False),

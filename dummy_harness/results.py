@@ -151,6 +151,7 @@ class Results:
     capacity_estimate: Optional[Dict[str, Any]] = None
     loadgen_settings: Optional[Dict[str, Any]] = None
     server_batching: Optional[Dict[str, Any]] = None
+    thread_choice: Optional[Dict[str, Any]] = None    # latency scenarios: the torch pool sizes timed, the one kept
     watchdog_s: Optional[float] = None
     loadgen_trace: Optional[Dict[str, Any]] = None     # --report: whether LoadGen's trace was on (loadgen/trace.py)
     # ---- the LoadGen test -----------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from .loadgen.generation import GenerationSUT, sustained_generation_rate
 from .loadgen.detail_log import FILE as DETAIL_LOG, parse_detail_log
 from .loadgen.qsl import SampleStore
 from .loadgen.session import LoadGenSession
-from .loadgen.sut import (BatchingSUT, batch_times_ms, estimate_capacity, latency_bounded_batch, rss_mb,
-                          sustained_throughput)
+from .loadgen.sut import (BatchingSUT, batch_times_ms, estimate_capacity, fastest_thread_count,
+                          latency_bounded_batch, rss_mb, sustained_throughput, thread_candidates)
 from .loadgen.trace import trace_plan
 from .loadgen.watchdog import stall_limit_s
 from .report import format_table
@@ -78,8 +78,9 @@ def thread_layout(cfg: RunConfig):
     bench/ reference_style). Server leaves one core to LoadGen's issuing thread and the hand-off: with every
     core in torch's pool, each arrival preempts an OpenMP worker and the whole op waits for it (measured on
     2 cores: p99 21-26 ms with one torch thread, 24-124 ms with two, same load). Everything else runs on
-    the main thread with all cores (those it may use: usable_cores). --threads=N keeps one compute thread with N
-    torch threads."""
+    the main thread with all cores (those it may use: usable_cores); for SingleStream and MultiStream, run() then
+    times smaller pools too and keeps the fastest (loadgen/sut.py fastest_thread_count). --threads=N keeps one
+    compute thread with N torch threads."""
     cores = usable_cores()
     if cfg.threads is None and cfg.scenario == "Offline" and cfg.device == "cpu" and \
             not cfg.spec.generative:
@@ -182,6 +183,15 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
         raise RunError(f"the {backend.name} backend failed to prepare the model: {type(exc).__name__}: {exc}",
                        EXIT_SUT_FAILURE) from None
     results.backend = {**backend.describe(), **({"calibration_set": calibration_set} if calibration_set else {})}
+
+    if cfg.threads is None and cfg.device == "cpu" and cfg.scenario in ("SingleStream", "MultiStream") and \
+            threads > 1 and not bench.generative and backend.follows_torch_threads:
+        # One query at a time: the pool size that answers one fastest (all cores is not always it: see
+        # fastest_thread_count). --threads=N skips the choice.
+        threads, tried = fastest_thread_count(bench, backend, store.ram, cfg.batch_size, thread_candidates(threads))
+        results.environment.torch_num_threads = threads
+        results.thread_choice = {"batch": cfg.batch_size, "predict_ms": {str(n): round(ms, 3) for n, ms in
+                                                                         tried.items()}, "torch_threads": threads}
 
     estimate_qps = estimate_latency = None
     if cfg.run_style != "test" and cfg.scenario == "Offline" and bench.generative and not (

@@ -32,6 +32,9 @@ class Backend(abc.ABC):
     plugin: str = ""      # path of the plug-in file this backend came from, if any
     reads_inputs = True   # False: predict() only needs the batch size (inputs[0].shape[0])
     in_flight = 1         # batches the SUT may submit before it collects the first (device pipelines)
+    # True: predict() runs in torch's CPU pool, so the harness may resize it after load() (torch.set_num_threads)
+    # to the count that answers a latency scenario's query fastest. False: the runtime keeps what load() saw.
+    follows_torch_threads = False
 
     @classmethod
     def unavailable_reason(cls, device: str) -> Optional[str]:

@@ -31,6 +31,7 @@ def cuda_unavailable_reason() -> Optional[str]:
 
 class PyTorchBackend(Backend):
     name = "pytorch"
+    follows_torch_threads = True     # its CPU ops run in torch's pool, however large it is now
 
     def __init__(self, recipe: Recipe = GOOD) -> None:
         self.recipe = recipe                  # how uint8 quantizes (tests pass deliberately bad ones)

@@ -77,3 +77,46 @@ def test_stolen_cpu_is_read_from_proc_stat(tmp_path, monkeypatch):
     assert run.cpu_stolen_s() == pytest.approx(250 / os.sysconf("SC_CLK_TCK"))
     stat.write_text("cpu  10 0 10\n")        # an old kernel without the steal column
     assert run.cpu_stolen_s() is None
+
+
+class _Rows:
+    """A benchmark and a backend whose predict takes a set time per torch pool size, on a clock of its own."""
+    def __init__(self, ms_by_threads):
+        self.ms_by_threads, self.calls, self.now = ms_by_threads, [], 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def collate(self, rows, indices):
+        return (len(indices),)
+
+    def predict(self, inputs):
+        import torch
+        self.calls.append(torch.get_num_threads())
+        self.now += self.ms_by_threads[torch.get_num_threads()] / 1e3
+
+
+@pytest.mark.parametrize("ms_by_threads,chosen", [
+    ({1: 4.0, 2: 2.0}, 2),       # the larger pool is clearly faster (retinanet-like)
+    ({1: 2.0, 2: 2.3}, 1),       # the smaller one is faster (resnet50-like at batch 1)
+    ({1: 2.0, 2: 1.95}, 1),      # within 5%: the core is left to LoadGen's threads
+])
+def test_a_latency_scenario_keeps_the_pool_that_answers_fastest(ms_by_threads, chosen):
+    import torch
+    from dummy_harness.loadgen.sut import fastest_thread_count
+
+    before = torch.get_num_threads()
+    fake = _Rows(ms_by_threads)
+    try:
+        best, tried = fastest_thread_count(fake, fake, {"x": [0, 1, 2]}, 1, [1, 2], repeats=3, clock=fake.clock)
+        assert best == chosen and torch.get_num_threads() == chosen
+        assert tried == pytest.approx(ms_by_threads)
+        assert sorted(set(fake.calls)) == [1, 2] and len(fake.calls) == 2 * (1 + 3)
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("cores,candidates", [(1, [1]), (2, [1, 2]), (4, [1, 2, 3, 4]), (16, [1, 8, 15, 16])])
+def test_thread_candidates(cores, candidates):
+    from dummy_harness.loadgen.sut import thread_candidates
+    assert thread_candidates(cores) == candidates
