@@ -131,6 +131,12 @@ base() {
     # pip in a venv trusts its own bundle, not the system store, unless told.
     printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
   fi
+  # CM's Dockerfile creates its user (cmuser, with the builder's uid) with $HOME=/home/cmuser, then COPYs the CM
+  # repo to $HOME/CM/repos/...: Docker's classic builder creates the missing parents of a COPY owned by root, so
+  # for any builder but root `cm pull repo` then cannot write $HOME/CM/repos.json. Made here first, open to all
+  # (sticky, as /tmp), they are usable by whichever uid the image's user gets.
+  mkdir -p "$rootfs/home/cmuser/CM/repos"
+  chmod 1777 "$rootfs/home/cmuser" "$rootfs/home/cmuser/CM" "$rootfs/home/cmuser/CM/repos"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
   tar -C "$rootfs" -c . | "$(real_docker)" import - "$BASE_IMAGE" >/dev/null
   say "$BASE_IMAGE built ($("$(real_docker)" image inspect -f '{{.Size}}' "$BASE_IMAGE") bytes)"
