@@ -13,7 +13,7 @@ from typing import Dict, Sequence
 
 import torch
 
-from dummy_harness.loadgen.sut import fastest_thread_count, thread_candidates
+from dummy_harness.loadgen.sut import fastest_thread_count, one_batch, thread_candidates
 
 from . import common as c
 
@@ -89,7 +89,8 @@ def latency_overhead(queries: int, repeats: int, model: str = "resnet50") -> Dic
                                          ("MultiStream", 8, 99, "result_99.00_percentile_per_query_latency_ns",
                                           2 * queries)):
         # The torch pool the harness itself picks for this scenario (run.py: fastest_thread_count), for both arms.
-        threads, _ = fastest_thread_count(r.bench, r.backend, r.store.ram, batch, thread_candidates(c.usable_cores()))
+        threads, _ = fastest_thread_count(one_batch(r.bench, r.backend, r.store.ram, batch),
+                                          thread_candidates(c.usable_cores()))
         c.raw_latencies_ms(r, batch, 20)                                         # warm this shape
         ratios, raws = [], []
         for _ in range(repeats):

@@ -16,12 +16,12 @@ from .config import RunConfig
 from .dataset import Dataset, DatasetError, open_dataset
 from .evaluate import evaluate_run
 from .loadgen import settings as lg_settings
-from .loadgen.generation import GenerationSUT, sustained_generation_rate
+from .loadgen.generation import GenerationSUT, one_query, sustained_generation_rate
 from .loadgen.detail_log import FILE as DETAIL_LOG, parse_detail_log
 from .loadgen.qsl import SampleStore
 from .loadgen.session import LoadGenSession
 from .loadgen.sut import (BatchingSUT, batch_times_ms, estimate_capacity, fastest_thread_count,
-                          latency_bounded_batch, rss_mb, sustained_throughput, thread_candidates)
+                          latency_bounded_batch, one_batch, rss_mb, sustained_throughput, thread_candidates)
 from .loadgen.trace import trace_plan
 from .loadgen.watchdog import stall_limit_s
 from .report import format_table
@@ -185,10 +185,12 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
     results.backend = {**backend.describe(), **({"calibration_set": calibration_set} if calibration_set else {})}
 
     if cfg.threads is None and cfg.device == "cpu" and cfg.scenario in ("SingleStream", "MultiStream") and \
-            threads > 1 and not bench.generative and backend.follows_torch_threads:
+            threads > 1 and backend.follows_torch_threads:
         # One query at a time: the pool size that answers one fastest (all cores is not always it: see
-        # fastest_thread_count). --threads=N skips the choice.
-        threads, tried = fastest_thread_count(bench, backend, store.ram, cfg.batch_size, thread_candidates(threads))
+        # fastest_thread_count). --threads=N skips the choice. An LLM's query is generated to the end, 3 times.
+        work = (one_query(bench, backend, store, cfg.batch_size) if bench.generative else
+                one_batch(bench, backend, store.ram, cfg.batch_size))
+        threads, tried = fastest_thread_count(work, thread_candidates(threads), repeats=3 if bench.generative else 7)
         results.environment.torch_num_threads = threads
         results.thread_choice = {"batch": cfg.batch_size, "predict_ms": {str(n): round(ms, 3) for n, ms in
                                                                          tried.items()}, "torch_threads": threads}

@@ -13,7 +13,7 @@ import itertools
 import queue
 import time
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Sequence, Tuple
+from typing import Callable, Deque, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -194,3 +194,11 @@ def sustained_generation_rate(bench, backend: Backend, store: SampleStore, slots
     start = time.perf_counter()
     sut.issue(list(range(samples)), list(range(samples)))
     return samples / (time.perf_counter() - start)
+
+
+def one_query(bench, backend: Backend, store: SampleStore, prompts: int) -> Callable[[], None]:
+    """`prompts` loaded prompts generated to the end, answered without LoadGen: one latency-scenario query's
+    compute, for sut.fastest_thread_count."""
+    sut = GenerationSUT(bench, backend, store, prompts, stream_first_token=False, report_tokens=False, inline=True)
+    sut.complete = lambda responses: None
+    return lambda: sut.issue(list(range(prompts)), list(range(prompts)))

@@ -307,27 +307,25 @@ def thread_candidates(cores: int) -> List[int]:
     return sorted({n for n in (1, cores // 2, cores - 1, cores) if n >= 1})
 
 
-def fastest_thread_count(bench: Benchmark, backend: Backend, rows, batch: int, candidates: Sequence[int],
-                         repeats: int = 7, clock: Callable[[], float] = time.perf_counter
-                         ) -> Tuple[int, Dict[int, float]]:
-    """(torch pool size, median predict ms of each size tried) for one batch of `batch` samples: the sizes are
-    timed in turn, alternated, after an untimed call each. A larger pool must be 5% faster to be chosen: each
-    thread more is one that LoadGen's own threads preempt mid-op. Measured on 2 cores, SingleStream p90 under
-    LoadGen, median of 6: resnet50 1.65 ms with one thread against 1.79 with two, bert-99 2.38 against 2.59,
-    retinanet 7.54 against 5.52: which wins depends on the model, so it is measured, not assumed."""
+def fastest_thread_count(work: Callable[[], object], candidates: Sequence[int], repeats: int = 7,
+                         clock: Callable[[], float] = time.perf_counter) -> Tuple[int, Dict[int, float]]:
+    """(torch pool size, median ms of `work` at each size tried), `work` being one query's compute (a predict, a
+    prompt's generation): the sizes are timed in turn, alternated, after an untimed call each. A larger pool
+    must be 5% faster to be chosen: each thread more is one that LoadGen's own threads preempt mid-op. Measured
+    on 2 cores, SingleStream p90 under LoadGen, median of 6: resnet50 1.65 ms with one thread against 1.79 with
+    two, bert-99 2.38 against 2.59, retinanet 7.54 against 5.52: which wins depends on the model, so it is
+    measured, not assumed."""
     import torch
 
-    n_rows = len(next(iter(rows.values())))
-    inputs = bench.collate(rows, [i % n_rows for i in range(batch)])
     times: Dict[int, List[float]] = {n: [] for n in candidates}
     for n in candidates:
         torch.set_num_threads(n)
-        backend.predict(inputs)                  # the first call of a pool size is not timed
+        work()                                   # the first call of a pool size is not timed
     for _ in range(repeats):
         for n in candidates:
             torch.set_num_threads(n)
             start = clock()
-            backend.predict(inputs)
+            work()
             times[n].append(clock() - start)
     medians = {n: float(np.median(t)) * 1e3 for n, t in times.items()}
     best = min(candidates)
@@ -336,6 +334,13 @@ def fastest_thread_count(bench: Benchmark, backend: Backend, rows, batch: int, c
             best = n
     torch.set_num_threads(best)
     return best, medians
+
+
+def one_batch(bench: Benchmark, backend: Backend, rows, batch: int) -> Callable[[], object]:
+    """A predict of `batch` loaded samples, for fastest_thread_count."""
+    n_rows = len(next(iter(rows.values())))
+    inputs = bench.collate(rows, [i % n_rows for i in range(batch)])
+    return lambda: backend.predict(inputs)
 
 
 def latency_bounded_batch(times_ms: dict, bound_ms: float) -> int:

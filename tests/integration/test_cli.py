@@ -56,12 +56,14 @@ def test_a_loadgen_error_record_fails_the_run_even_when_valid(harness, tmp_path)
 
 
 @pytest.mark.alone      # needs every core: scripts/test.sh's parallel pass keeps each worker to one
-def test_a_latency_scenario_times_the_torch_pools_and_runs_with_the_fastest(harness, tmp_path):
+@pytest.mark.parametrize("model", ["resnet50", "gptj-99"])     # a predict; a prompt generated to the end
+def test_a_latency_scenario_times_the_torch_pools_and_runs_with_the_fastest(harness, tmp_path, model):
     cores = len(os.sched_getaffinity(0))
     if cores < 2:
         pytest.skip("one usable core: there is no pool size to choose")
     out = tmp_path / "o"
-    assert harness("--scenario=SingleStream", "--count=64", f"--output_dir={out}").returncode == 0
+    r = harness(f"--model={model}", "--scenario=SingleStream", "--count=64", f"--output_dir={out}")
+    assert r.returncode == 0, r.output[-3000:]
     results = results_of(only_run_dir(out, "SingleStream"))
     choice = results["thread_choice"]
     assert choice["batch"] == 1 and set(choice["predict_ms"]) == {str(n) for n in {1, cores // 2, cores - 1, cores}}
@@ -69,7 +71,8 @@ def test_a_latency_scenario_times_the_torch_pools_and_runs_with_the_fastest(harn
     fastest = min(choice["predict_ms"].values())
     assert choice["predict_ms"][str(choice["torch_threads"])] <= 1.05 * fastest
 
-    pinned = harness("--scenario=SingleStream", "--count=64", "--threads=2", "--rerun", f"--output_dir={out}")
+    pinned = harness(f"--model={model}", "--scenario=SingleStream", "--count=64", "--threads=2", "--rerun",
+                     f"--output_dir={out}")
     assert pinned.returncode == 0
     results = results_of(only_run_dir(out, "SingleStream"))
     assert "thread_choice" not in results and results["threads"]["torch_threads_per_compute_thread"] == 2

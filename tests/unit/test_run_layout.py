@@ -79,16 +79,13 @@ def test_stolen_cpu_is_read_from_proc_stat(tmp_path, monkeypatch):
     assert run.cpu_stolen_s() is None
 
 
-class _Rows:
-    """A benchmark and a backend whose predict takes a set time per torch pool size, on a clock of its own."""
+class _TimedWork:
+    """A query's compute that takes a set time per torch pool size, on a clock of its own."""
     def __init__(self, ms_by_threads):
         self.ms_by_threads, self.calls, self.now = ms_by_threads, [], 0.0
 
     def clock(self) -> float:
         return self.now
-
-    def collate(self, rows, indices):
-        return (len(indices),)
 
     def predict(self, inputs):
         import torch
@@ -106,9 +103,9 @@ def test_a_latency_scenario_keeps_the_pool_that_answers_fastest(ms_by_threads, c
     from dummy_harness.loadgen.sut import fastest_thread_count
 
     before = torch.get_num_threads()
-    fake = _Rows(ms_by_threads)
+    fake = _TimedWork(ms_by_threads)
     try:
-        best, tried = fastest_thread_count(fake, fake, {"x": [0, 1, 2]}, 1, [1, 2], repeats=3, clock=fake.clock)
+        best, tried = fastest_thread_count(lambda: fake.predict(None), [1, 2], repeats=3, clock=fake.clock)
         assert best == chosen and torch.get_num_threads() == chosen
         assert tried == pytest.approx(ms_by_threads)
         assert sorted(set(fake.calls)) == [1, 2] and len(fake.calls) == 2 * (1 + 3)
