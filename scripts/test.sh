@@ -3,7 +3,7 @@
 # With no arguments, three passes:
 #   1. every test but the `alone` ones, spread over the cores (pytest-xdist, one test file per worker so module
 #      fixtures are made once, each worker and its runs kept to one core; TEST_WORKERS=N to choose);
-#   2. the `alone` ones (judged against a latency bound) by themselves;
+#   2. the `alone` ones (judged against a latency bound, or needing every core) by themselves;
 #   3. `cm docker script` on a real Docker engine (tests/integration/test_docker_engine.py, minutes: engine, base
 #      image, image build, two runs). It skips, saying why in one line, where the machine cannot (not root, no
 #      apt-get, dockerd does not start). DOCKER_ENGINE_TEST=no leaves it out.
