@@ -28,7 +28,8 @@ BASE_IMAGE="${BASE_IMAGE:-local/debian:bookworm}"
 DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
 PIDFILE="$STATE/dockerd.pid"
 SOCKET=/var/run/docker.sock
-PACKAGES=(docker.io debootstrap)
+# debian-archive-keyring: debootstrap checks the mirror's signatures with it (a recommend, so named here).
+PACKAGES=(docker.io debootstrap debian-archive-keyring)
 
 say() { echo "docker-engine: $*"; }
 die() { echo "docker-engine: $*" >&2; exit 1; }
@@ -57,11 +58,17 @@ install_packages() {
   local before="$STATE/packages.before"
   dpkg-query -W -f='${Package}\n' | sort >"$before"
   getent group docker >/dev/null || touch "$STATE/group.created"     # docker.io adds it; apt purge keeps it
+  local run_before="$STATE/run.before-install"
+  ls -A /run >"$run_before"
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Without recommends: docker.io recommends needrestart (whose apt hook leaves /run/needrestart), apparmor,
+  # cgroupfs-mount and more, none of which the engine needs.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Everything this install added (dependencies too), for `purge`.
   dpkg-query -W -f='${Package}\n' | sort | comm -13 "$before" - >>"$STATE/packages.installed"
-  rm -f "$before"
+  # And what the packages' hooks added to /run, which `apt-get purge` leaves behind.
+  { ls -A /run | grep -vxF -f "$run_before" || true; } >>"$STATE/run.installed"
+  rm -f "$before" "$run_before"
 }
 
 start() {
@@ -184,6 +191,9 @@ purge() {
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $(cat "$STATE/packages.installed") >/dev/null
   fi
   if [ -f "$STATE/group.created" ]; then groupdel docker 2>/dev/null || true; fi
+  if [ -s "$STATE/run.installed" ]; then
+    while read -r d; do rm -rf "/run/${d:?}"; done <"$STATE/run.installed"
+  fi
   rm -rf "$STATE"
 }
 

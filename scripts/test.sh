@@ -13,11 +13,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
 if [ $# -gt 0 ]; then
-  exec python -m pytest -q "$@"
+  exec python -m pytest -q -rs "$@"
 fi
 status=0
-python -m pytest -q -n "${TEST_WORKERS:-auto}" --dist loadfile -m "not alone" || status=$?
-python -m pytest -q -m alone || status=$?
+python -m pytest -q -rs -n "${TEST_WORKERS:-auto}" --dist loadfile -m "not alone" || status=$?
+python -m pytest -q -rs -m alone || status=$?
 if [ "${DOCKER_ENGINE_TEST:-yes}" != no ]; then
   python -m pytest -q -rs -m docker_engine tests/integration/test_docker_engine.py || status=$?
 fi
