@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+import yaml
 
 from conftest import ROOT, fake_docker_env, index_of, mlc_unavailable, mlperf_automations, run_lines
 from dummy_harness import cm_repo
@@ -23,7 +24,10 @@ from dummy_harness import cm_repo
 pytestmark = pytest.mark.cm
 
 UNIQUE_TAG = "loadgen-dummy"
-DOCKERFILE = "dockerfiles/ubuntu_24.04.Dockerfile"
+# The generator names the Dockerfile after the base image the `docker:` section declares (built locally: no
+# registry is reachable offline).
+BASE_IMAGE = yaml.safe_load((ROOT / "_cm.yaml").read_text())["docker"]["base_image"]
+DOCKERFILE = f"dockerfiles/{re.sub(r'[/:]', '-', BASE_IMAGE)}.Dockerfile"
 DOCKER_SCRIPTS = ("build-dockerfile", "get-docker", "run-docker-container", "build-docker-image")
 # Where the generator puts the mlc_repo_path copy (the export's `repo`) in the image, and this script inside it.
 IMAGE_REPO = "$HOME/MLC/repos/repo"
@@ -76,7 +80,7 @@ def test_dockerfile_copies_this_script_installs_it_and_runs_it_by_its_unique_tag
     lines, _ = mlc_docker(mlc_docker_env, tmp_path, UNIQUE_TAG)
     text = "\n".join(lines)
     runs = run_lines(lines)
-    assert lines[0] == "FROM ubuntu:24.04"
+    assert lines[0] == f"FROM {BASE_IMAGE}"
 
     # This project comes from the build context: the export is copied and registered; MLCFlow reads its meta.yaml,
     # the same declaration as _cm.yaml.
