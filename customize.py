@@ -17,7 +17,8 @@ def _harness():
     except ImportError:
         return None, (f"the dummy_harness package is not installed for {sys.executable}; "
                       f"run: {sys.executable} -m pip install -e {HERE}")
-    from dummy_harness import cm_env, config, report, rundir
+    from dummy_harness import config, report, rundir
+    from dummy_harness.cm import env as cm_env
     return (cm_env, config, report, rundir), None
 
 
@@ -39,7 +40,7 @@ def predeps(i):
     mods, error = _harness()
     if error:
         return {'return': 1, 'error': error}
-    from dummy_harness import cm_flags
+    from dummy_harness.cm import flags as cm_flags
     error, warnings = cm_flags.check(i.get('input', {}), i['automation'])
     for warning in warnings:
         print(warning)

@@ -1,8 +1,9 @@
 """Shared pieces of the benchmarks: a rig (stand-in + backend + samples in RAM), in-process LoadGen tests with
 explicit settings (no FromConfig, so several tests can run in one process), raw timing loops, QPS searches.
 
-Everything runs the harness's own classes (BatchingSUT, GenerationSUT, the backends, the LoadGen session and
-the detail-log parser); only process start-up, the watchdog, signal handling and results.json are left out.
+Everything runs the harness's own classes (prepare's worker, the executors and the SUT, the backends, the LoadGen
+session and the detail-log parser); only process start-up, the watchdog, signal handling and results.json are
+left out.
 """
 from __future__ import annotations
 
@@ -16,61 +17,35 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from dummy_harness import backends, catalogue, models
-from dummy_harness.backends.base import Backend
+from dummy_harness import executors
 from dummy_harness.config import parse_options
-from dummy_harness.dataset import open_dataset
+from dummy_harness.executors.base import ExecutionPlan
+from dummy_harness.host import cpu_stolen_s, usable_cores
 from dummy_harness.loadgen.detail_log import DetailLog
-from dummy_harness.loadgen.generation import GenerationSUT
-from dummy_harness.loadgen.qsl import SampleStore
 from dummy_harness.loadgen.session import LoadGenSession
-from dummy_harness.loadgen.sut import BatchingSUT
-from dummy_harness.run import cpu_stolen_s, thread_layout, usable_cores
+from dummy_harness.loadgen.settings import explicit
+from dummy_harness.loadgen.sut import SUT
+from dummy_harness.worker import Worker, prepare
 
 DATASET_DIR = os.path.join(tempfile.gettempdir(), "dummy-harness-bench-datasets")
-
-
-@dataclass
-class Rig:
-    bench: models.Benchmark
-    backend: Backend
-    store: SampleStore
-    count: int
+Rig = Worker      # a benchmark's stand-in, backend and loaded samples, as a run prepares them
 
 
 def rig(model: str, backend: str = "pytorch", size: str = "", samples: int = 0, batch: int = 8,
-        scenario: str = "") -> Rig:
-    """The model, backend and loaded samples of one benchmark; torch threads as the harness sets them for
-    `scenario` (run.thread_layout: Server leaves a core to LoadGen), else all cores."""
-    threads = usable_cores()
-    if scenario:
-        threads = thread_layout(parse_options({"model": model, "scenario": scenario}))[1]
-    torch.set_num_threads(threads)
-    spec = catalogue.get(model)
-    bench = models.load(spec, size)
-    fp32 = bench.build_model()
-    count = samples or spec.default_dataset_size
-    dataset = open_dataset(bench, fp32, count, 0, DATASET_DIR)
-    store = SampleStore(bench, dataset.arrays, count)
-    store.load(range(count))
-    engine = backends.load(backend)
-    engine.load(fp32, "cpu", "float32", bench.calibration_batches(store.ram, batch, min(count, 4 * batch)))
-    return Rig(bench, engine, store, count)
+        scenario: str = "") -> Worker:
+    """The worker of one benchmark with all its samples loaded; torch threads as the harness sets them for
+    `scenario` (tuning.thread_layout: Server leaves a core to LoadGen), else all cores."""
+    options = {"model": model, "backend": backend, "model_size": size, "dataset_size": samples or None,
+               "max_batchsize": batch, "dataset_dir": DATASET_DIR}
+    options.update({"scenario": scenario} if scenario else {"threads": usable_cores()})
+    cfg = parse_options({k: v for k, v in options.items() if v not in (None, "")})
+    return prepare(cfg, log=lambda line: None, load_samples=cfg.samples)
 
 
-def settings_for(scenario: str, **values):
-    import mlperf_loadgen as lg
-
-    s = lg.TestSettings()
-    s.scenario = getattr(lg.TestScenario, scenario)
-    s.mode = lg.TestMode.PerformanceOnly
-    s.min_duration_ms = 0
-    for name, value in values.items():
-        setattr(s, name, value)
-    return s
+settings_for = explicit     # TestSettings with explicit values, no conf file
 
 
-def loadgen_test(sut, store: SampleStore, settings, count: int, progress: bool = False) -> DetailLog:
+def loadgen_test(sut, store, settings, count: int, progress: bool = False) -> DetailLog:
     """One LoadGen test in the harness's session (inline SUTs: StartTest on this thread; queued: on a 'loadgen'
     thread while this one serves); returns its detail log. `progress`: with the progress line as a terminal gets
     it (redrawn every REFRESH_S, latencies measured), drawn into /dev/null."""
@@ -81,13 +56,17 @@ def loadgen_test(sut, store: SampleStore, settings, count: int, progress: bool =
         return session.detail_log()
 
 
-def batching_sut(r: Rig, max_batch: int, inline: bool, workers: int = 1) -> BatchingSUT:
-    return BatchingSUT(r.bench, r.backend, r.store, max_batch, inline=inline, workers=workers)
+def batching_sut(r: Worker, max_batch: int, inline: bool, workers: int = 1) -> SUT:
+    """The harness's SUT over the executor a run of that layout gets: queued (Server), inline, or one compute
+    thread per core (Offline)."""
+    plan = ExecutionPlan(r, max_batch, workers)
+    name = "queued" if not inline else ("threads" if workers > 1 else "inline")
+    return SUT(executors.build(name, plan))
 
 
-def generation_sut(r: Rig, slots: int, tokens: bool, stream: bool, inline: bool) -> GenerationSUT:
-    return GenerationSUT(r.bench, r.backend, r.store, slots, stream_first_token=stream, report_tokens=tokens,
-                         inline=inline)
+def generation_sut(r: Worker, slots: int, tokens: bool, stream: bool, inline: bool) -> SUT:
+    plan = ExecutionPlan(r, slots, stream_first_token=stream, report_tokens=tokens)
+    return SUT(executors.build("inline" if inline else "queued", plan), stream, tokens)
 
 
 @dataclass
@@ -180,36 +159,39 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def raw_samples_per_second(r: Rig, batch: int, samples: int) -> float:
-    """collate + predict + encode back to back, same thread, same batch size."""
+def raw_samples_per_second(r: Worker, batch: int, samples: int) -> float:
+    """gather + predict + encode back to back (Worker.compute), same thread, same batch size."""
+    count = r.dataset.count
     start = time.perf_counter()
     done = 0
     while done < samples:
-        idx = [(done + i) % r.count for i in range(batch)]
-        r.bench.encode(r.backend.predict(r.bench.collate(r.store.ram, idx)), idx)
+        r.compute([(done + i) % count for i in range(batch)])
         done += batch
     return done / (time.perf_counter() - start)
 
 
-def raw_latencies_ms(r: Rig, batch: int, repeats: int) -> List[float]:
+def raw_latencies_ms(r: Worker, batch: int, repeats: int) -> List[float]:
+    count = r.dataset.count
     out = []
     for k in range(repeats):
-        idx = [(k * batch + i) % r.count for i in range(batch)]
+        idx = [(k * batch + i) % count for i in range(batch)]
         t = time.perf_counter()
-        r.bench.encode(r.backend.predict(r.bench.collate(r.store.ram, idx)), idx)
+        r.compute(idx)
         out.append((time.perf_counter() - t) * 1e3)
     return out
 
 
-def raw_generation(r: Rig, slots: int, samples: int) -> Tuple[float, float]:
-    """(tokens/s, prompts/s) of the generation engine itself, `samples` prompts on `slots` slots, with LoadGen's
-    completion calls replaced by no-ops."""
-    sut = generation_sut(r, slots, tokens=True, stream=False, inline=True)
-    sut.complete = lambda responses: None
+def raw_generation(r: Worker, slots: int, samples: int) -> Tuple[float, float]:
+    """(tokens/s, prompts/s) of the generation engine itself, `samples` prompts on `slots` slots, answered without
+    LoadGen."""
+    plan = ExecutionPlan(r, slots, report_tokens=True)
+    executor = executors.build("inline", plan)
+    executor.attach(executors.Collector(keep=False))
+    count = r.dataset.count
     start = time.perf_counter()
-    sut.issue(list(range(samples)), [i % r.count for i in range(samples)])
+    executor.issue(executors.Work(list(range(samples)), [i % count for i in range(samples)]))
     seconds = time.perf_counter() - start
-    return sut.tokens / seconds, samples / seconds
+    return executor.stats.tokens / seconds, samples / seconds
 
 
 def figure(values: Sequence[float]) -> float:
@@ -229,6 +211,6 @@ def machine() -> Dict[str, object]:
 
 
 def steal_s() -> float:
-    """CPU time the hypervisor took from this VM so far (run.cpu_stolen_s; 0 where the kernel does not say):
+    """CPU time the hypervisor took from this VM so far (host.cpu_stolen_s; 0 where the kernel does not say):
     latency figures mean little when it grows."""
     return cpu_stolen_s() or 0.0

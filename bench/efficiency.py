@@ -5,7 +5,7 @@ stand-in (collate + predict + encode back to back, no LoadGen), raw measured bef
 Measured for each backend that runs the model here (pytorch, and onnxruntime when installed), side by side at each
 batch, with the LoadGen throughput of each (samples_per_s), so one backend's rate reads next to the other's.
 latency_overhead = SingleStream p90 (MultiStream p99) under LoadGen / the raw p90 (p99) of the same batch, both
-with the torch pool size the harness picks for the scenario (run.py, loadgen/sut.py fastest_thread_count).
+with the torch pool size the harness picks for the scenario (tuning.choose_threads).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Dict, Sequence
 
 import torch
 
-from dummy_harness.loadgen.sut import fastest_thread_count, one_batch, thread_candidates
+from dummy_harness.tuning import choose_threads, predict_of, thread_candidates
 
 from . import common as c
 
@@ -35,13 +35,13 @@ def harness_efficiency(seconds: float, repeats: int, batches: Sequence[int] = (1
     if llm:
         r = c.rig(llm, batch=max(batches))
         for slots in batches:
-            n = max(16, min(r.count * 2, int(8 * seconds * slots)))
+            n = max(16, min(r.dataset.count * 2, int(8 * seconds * slots)))
             ratios, raw_rates = [], []
             for _ in range(repeats):
                 before = c.raw_generation(r, slots, n)[0]
                 records = c.loadgen_test(c.generation_sut(r, slots, tokens=True, stream=False, inline=True), r.store,
                                          c.settings_for("Offline", min_query_count=n, max_query_count=n,
-                                                        offline_expected_qps=1, use_token_latencies=True), r.count)
+                                                        offline_expected_qps=1, use_token_latencies=True), r.dataset.count)
                 after = c.raw_generation(r, slots, n)[0]
                 raw_rates.append((before + after) / 2)
                 ratios.append(float(records["result_tokens_per_second"]) / raw_rates[-1])
@@ -69,7 +69,7 @@ def _efficiency(r: c.Rig, batch: int, seconds: float, repeats: int) -> Dict[str,
         before = c.raw_samples_per_second(r, batch, samples)
         records = c.loadgen_test(c.batching_sut(r, batch, inline=True), r.store,
                                  c.settings_for("Offline", min_query_count=samples, max_query_count=samples,
-                                                offline_expected_qps=1), r.count)
+                                                offline_expected_qps=1), r.dataset.count)
         after = c.raw_samples_per_second(r, batch, samples)
         rates.append(float(records["result_samples_per_second"]))
         ratios.append(rates[-1] / ((before + after) / 2))
@@ -88,15 +88,14 @@ def latency_overhead(queries: int, repeats: int, model: str = "resnet50") -> Dic
     for scenario, batch, pct, key, n in (("SingleStream", 1, 90, "result_90.00_percentile_latency_ns", queries),
                                          ("MultiStream", 8, 99, "result_99.00_percentile_per_query_latency_ns",
                                           2 * queries)):
-        # The torch pool the harness itself picks for this scenario (run.py: fastest_thread_count), for both arms.
-        threads, _ = fastest_thread_count(one_batch(r.bench, r.backend, r.store.ram, batch),
-                                          thread_candidates(c.usable_cores()))
+        # The torch pool the harness itself picks for this scenario (tuning.choose_threads), for both arms.
+        threads, _ = choose_threads(predict_of(r, batch), thread_candidates(c.usable_cores()))
         c.raw_latencies_ms(r, batch, 20)                                         # warm this shape
         ratios, raws = [], []
         for _ in range(repeats):
             before = c.percentile(c.raw_latencies_ms(r, batch, n), pct)
             records = c.loadgen_test(c.batching_sut(r, batch, inline=True), r.store,
-                                     c.settings_for(scenario, min_query_count=n, max_query_count=n), r.count)
+                                     c.settings_for(scenario, min_query_count=n, max_query_count=n), r.dataset.count)
             after = c.percentile(c.raw_latencies_ms(r, batch, n), pct)
             raws.append((before + after) / 2)
             ratios.append(float(records[key]) / 1e6 / raws[-1])

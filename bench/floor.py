@@ -47,7 +47,7 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
     def offline(make) -> float:
         s = c.settings_for("Offline", min_query_count=offline_samples, max_query_count=offline_samples,
                            offline_expected_qps=1)
-        return float(c.loadgen_test(make(), r.store, s, r.count)["result_samples_per_second"])
+        return float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_samples_per_second"])
 
     harness_rates = [offline(lambda: c.batching_sut(r, 256, inline=True)) for _ in range(repeats)]
     bare_rates = [offline(BareSUT) for _ in range(repeats)]
@@ -59,7 +59,7 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
         def probe(qps: float) -> bool:
             s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=15_000_000,
                                min_query_count=max(500, int(qps * server_queries_s)))
-            return c.loadgen_test(make(), r.store, s, r.count).valid
+            return c.loadgen_test(make(), r.store, s, r.dataset.count).valid
         return probe
 
     # Each search grows until a rate fails and narrows to 5%; short probes (server_queries_s of queries) pay
@@ -73,7 +73,7 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
 
     def ss(make) -> float:
         s = c.settings_for("SingleStream", min_query_count=ss_queries, max_query_count=ss_queries)
-        return float(c.loadgen_test(make(), r.store, s, r.count)["result_90.00_percentile_latency_ns"]) / 1e3
+        return float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_90.00_percentile_latency_ns"]) / 1e3
 
     harness_us = [ss(lambda: c.batching_sut(r, 1, inline=True)) for _ in range(repeats)]
     bare_us = [ss(BareSUT) for _ in range(repeats)]
@@ -92,19 +92,19 @@ def progress_cost(repeats: int, offline_samples: int = 200_000, server_queries_s
     def offline(progress: bool) -> float:
         s = c.settings_for("Offline", min_query_count=offline_samples, max_query_count=offline_samples,
                            offline_expected_qps=1)
-        return float(c.loadgen_test(c.batching_sut(r, 256, inline=True), r.store, s, r.count, progress)
+        return float(c.loadgen_test(c.batching_sut(r, 256, inline=True), r.store, s, r.dataset.count, progress)
                      ["result_samples_per_second"])
 
     def server(progress: bool) -> c.Ceiling:
         def probe(qps: float) -> bool:
             s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=15_000_000,
                                min_query_count=max(500, int(qps * server_queries_s)))
-            return c.loadgen_test(c.batching_sut(r, 64, inline=False), r.store, s, r.count, progress).valid
+            return c.loadgen_test(c.batching_sut(r, 64, inline=False), r.store, s, r.dataset.count, progress).valid
         return c.find_ceiling(probe, 8000, budget_s=search_budget_s)
 
     def singlestream(progress: bool) -> float:
         s = c.settings_for("SingleStream", min_query_count=ss_queries, max_query_count=ss_queries)
-        return float(c.loadgen_test(c.batching_sut(r, 1, inline=True), r.store, s, r.count, progress)
+        return float(c.loadgen_test(c.batching_sut(r, 1, inline=True), r.store, s, r.dataset.count, progress)
                      ["result_90.00_percentile_latency_ns"]) / 1e3
 
     for name, measure in (("offline_samples_per_s", offline), ("server_highest_valid_qps", server),
@@ -128,8 +128,8 @@ def sut_ns_per_sample(r: c.Rig, samples: int, repeats: int) -> Dict[str, float]:
     replaced by a no-op. `*_off`/`*_on`: ns per sample through the SUT without and with the latency histogram
     attached, inline one sample per query (SingleStream's path) and queued one sample per query and per batch
     (Server's path): the fastest of 5 x `repeats` alternated blocks (the slower ones are the host's noise).
-    `clock_ns` and `histogram_add_ns`: the two operations the line adds (one clock read per query at issue, one
-    histogram add per batch), timed alone with timeit. CPU time of this thread throughout (time.thread_time):
+    `clock_ns` and `histogram_add_ns`: what the line adds per sample (a clock read and a dict entry at issue, a
+    clock read, a dict pop and a histogram add at the answer), its two main operations timed alone with timeit. CPU time of this thread throughout (time.thread_time):
     on a shared host, wall time mostly measures the neighbours (both paths run on this one thread here)."""
     import time
     import timeit
@@ -140,7 +140,7 @@ def sut_ns_per_sample(r: c.Rig, samples: int, repeats: int) -> Dict[str, float]:
         sut = c.batching_sut(r, 1, inline=inline)      # one sample per batch: the most batches per sample
         sut.complete = lambda responses: None
         sut.latency = LatencyHistogram() if progress else None
-        issue, n = sut.issue, r.count
+        issue, n = sut.issue, r.dataset.count
         start = time.thread_time()
         for i in range(samples):
             issue((i,), (i % n,))
@@ -225,9 +225,9 @@ def reference_style(seconds: float, repeats: int, batch: int = 8) -> Dict[str, f
     for _ in range(repeats):
         torch.set_num_threads(1)
         ours.append(float(c.loadgen_test(c.batching_sut(r, batch, inline=True, workers=cores), r.store, settings,
-                                         r.count)["result_samples_per_second"]))
+                                         r.dataset.count)["result_samples_per_second"]))
         torch.set_num_threads(cores)
-        theirs.append(float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.count)
+        theirs.append(float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.dataset.count)
                             ["result_samples_per_second"]))
     return {"harness": round(c.median(ours), 1), "reference_style": round(c.median(theirs), 1),
             "ratio": round(c.median(ours) / c.median(theirs), 3), "batch": batch, "workers": cores,

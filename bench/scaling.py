@@ -18,6 +18,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from dummy_harness import backends, catalogue, models
+from dummy_harness.dataset import Dataset
 from dummy_harness.loadgen.qsl import SampleStore
 
 from . import common as c
@@ -34,7 +35,7 @@ def _rig(count: int) -> c.Rig:
     store.load(range(count))
     engine = backends.load("null")
     engine.load(bench.build_model(), "cpu", "float32", [bench.collate(store.ram, [0])])
-    return c.Rig(bench, engine, store, count)
+    return c.Rig(bench, engine, Dataset("", {"count": count}, dataset), store)
 
 
 def _slope(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -51,7 +52,7 @@ def cost_scaling(repeats: int, sizes: Sequence[int] = (256, 4096, 65536), issued
         s = c.settings_for("Offline", min_query_count=issued, max_query_count=issued, offline_expected_qps=1)
 
         def us_per_sample(make) -> float:
-            return 1e6 / float(c.loadgen_test(make(), r.store, s, r.count)["result_samples_per_second"])
+            return 1e6 / float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_samples_per_second"])
         harness = c.median([us_per_sample(lambda: c.batching_sut(r, 256, inline=True)) for _ in range(repeats)])
         bare = c.median([us_per_sample(BareSUT) for _ in range(repeats)])
         offline.append(harness - bare)
@@ -68,7 +69,7 @@ def cost_scaling(repeats: int, sizes: Sequence[int] = (256, 4096, 65536), issued
         s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=15_000_000,
                            min_query_count=queries)
         cpu = time.process_time()
-        records = c.loadgen_test(make(), r.store, s, r.count)
+        records = c.loadgen_test(make(), r.store, s, r.dataset.count)
         issued = int(records.get("result_query_count", queries))
         return records.valid, (time.process_time() - cpu) * 1e6 / issued
 

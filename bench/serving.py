@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Dict
 
-from dummy_harness.loadgen.settings import EARLY_STOPPING_MIN_QUERIES
-from dummy_harness.loadgen.sut import batch_times_ms, latency_bounded_batch
+from dummy_harness import scenarios
+from dummy_harness.tuning import batch_times_ms, latency_bounded_batch
 
 from . import common as c
 
@@ -20,13 +20,13 @@ BOUND_NS = 15_000_000          # resnet50 Server latency bound of the official c
 def server_batching(repeats: int, queries: int = 500, model: str = "resnet50",
                     budget_s: float = 60.0) -> Dict[str, object]:
     r = c.rig(model, batch=8, scenario="Server")
-    cap = latency_bounded_batch(batch_times_ms(r.bench, r.backend, r.store.ram, 8), BOUND_NS / 1e6)
+    cap = latency_bounded_batch(batch_times_ms(r, 8), BOUND_NS / 1e6)
 
     def probe_for(max_batch: int):
         def probe(qps: float) -> bool:
             s = c.settings_for("Server", server_target_qps=qps, server_target_latency_ns=BOUND_NS,
                                min_query_count=queries)
-            return c.loadgen_test(c.batching_sut(r, max_batch, inline=False), r.store, s, r.count).valid
+            return c.loadgen_test(c.batching_sut(r, max_batch, inline=False), r.store, s, r.dataset.count).valid
         return probe
 
     # Both arms searched the same way, alternating: grow from 100 QPS until a rate fails, narrow to 5%. A probe
@@ -44,8 +44,9 @@ def llm_serving(repeats: int, queries: int = 512, model: str = "llama2-70b-99",
                 budget_s: float = 90.0) -> Dict[str, object]:
     # Early stopping cannot pass below 459 Server queries (a run of 240 was INVALID whatever its latencies, and
     # the figure read 0); llama2's equal-issue mode rounds the count up to a multiple of 256 anyway.
-    if queries < EARLY_STOPPING_MIN_QUERIES["Server"]:
-        raise ValueError(f"llm_serving needs >= {EARLY_STOPPING_MIN_QUERIES['Server']} queries a probe")
+    least = scenarios.get("Server").early_stopping_min_queries
+    if queries < least:
+        raise ValueError(f"llm_serving needs >= {least} queries a probe")
     r = c.rig(model, batch=8, scenario="Server")
     best: Dict[str, float] = {}
 
@@ -54,7 +55,7 @@ def llm_serving(repeats: int, queries: int = 512, model: str = "llama2-70b-99",
             s = c.settings_for("Server", server_target_qps=qps, min_query_count=queries, use_token_latencies=True,
                                ttft_latency=2_000_000_000, tpot_latency=200_000_000)
             records = c.loadgen_test(c.generation_sut(r, slots, tokens=True, stream=True, inline=False), r.store,
-                                     s, r.count)
+                                     s, r.dataset.count)
             ok = records.valid
             if ok and slots > 1 and qps >= best.get("qps", 0):
                 best.update(qps=qps, ttft_p99_ms=records["result_first_token_99.00_percentile_latency_ns"] / 1e6,

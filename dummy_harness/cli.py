@@ -3,9 +3,7 @@
     dummy-harness --model=resnet50 --scenario=Offline --mode=accuracy --output_dir=results
     dummy-harness --options_file=run_options.json      # the options as a JSON object (what CM runs)
 
-Exit codes: 0 run completed, no LoadGen error (see results.json for VALID/INVALID and PASS/FAIL);
-1 LoadGen logged errors; 2 bad input; 3 this machine cannot run it (device, disk, dataset);
-4 the model failed mid-run; 5 watchdog; 6 the official checker rejected the submission; 130 interrupted.
+Exit codes: see exit_codes.ExitCode (`dummy-harness --help` lists them).
 """
 from __future__ import annotations
 
@@ -14,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from .config import ConfigError, parse_options, read_options_file
+from .exit_codes import ExitCode, RunError
 from .options import OPTIONS
 
 # Not an option of the run: where the options are. The CM adapter writes them there, so that no value passes
@@ -23,7 +22,9 @@ OPTIONS_FILE_FLAG = "options_file"
 
 def make_parser() -> argparse.ArgumentParser:
     """One --flag per option of options.py, with its help text; values are checked by parse_options."""
+    codes = "\n".join(f"  {int(code):>3}  {code.meaning}" for code in ExitCode)
     parser = argparse.ArgumentParser(prog="dummy-harness", description=__doc__.split("\n\n")[0],
+                                     epilog=f"exit codes:\n{codes}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     for option in OPTIONS:
         if not option.harness:
@@ -40,7 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from .run import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, RunError, run, summary
+    from .run import run, summary
 
     given = {k: v for k, v in vars(make_parser().parse_args(argv)).items() if v is not None}
     try:
@@ -48,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg = parse_options({**(read_options_file(options_file) if options_file else {}), **given})
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return ExitCode.BAD_INPUT
     if cfg.submission_dir:
         from .submission.make import SubmissionError, make
         try:
@@ -62,7 +63,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         missing = report_unavailable()
         if missing:
             print(f"error: {missing}", file=sys.stderr)
-            return EXIT_ENVIRONMENT
+            return ExitCode.ENVIRONMENT
     if cfg.mode == "all":
         return run_each_mode(cfg)
     try:
@@ -70,6 +71,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
+    except KeyboardInterrupt:
+        print("error: run interrupted: stopped by SIGINT", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except Exception as exc:   # noqa: BLE001 - a bug: one line for the user, the traceback kept for us
         return internal_error(cfg, exc)
     print()
@@ -78,7 +82,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         write_run_report(results.run_dir)
     if not results.ok:
         print(f"error: {results.failure or 'run failed'}", file=sys.stderr)
-    return results.exit_code or 0
+    return results.exit_code or ExitCode.OK
 
 
 def report_unavailable() -> str:
@@ -115,7 +119,7 @@ def internal_error(cfg, exc: BaseException) -> int:
     except OSError:
         path = "(could not be written)"
     print(f"error: internal error {type(exc).__name__}: {exc} (traceback in {path})", file=sys.stderr)
-    return 4
+    return ExitCode.INTERNAL_ERROR
 
 
 def run_each_mode(cfg) -> int:

@@ -11,7 +11,7 @@ import socket
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from . import backends, catalogue
+from . import backends, catalogue, scenarios
 from .options import ConfigError, check_conf_file, default as _default, parse_given  # noqa: F401 (re-exported)
 
 
@@ -67,7 +67,7 @@ class RunConfig:
     def batch_size(self) -> int:
         if self.max_batchsize is not None:
             return self.max_batchsize
-        return 1 if self.scenario == "SingleStream" else self.spec.default_batch_size
+        return 1 if scenarios.get(self.scenario).batch_of_one else self.spec.default_batch_size
 
     @property
     def samples(self) -> int:
@@ -187,26 +187,22 @@ def _submission_rules(opt: Mapping[str, Any], out: Dict[str, Any]) -> None:
             raise ConfigError("--compliance_test runs in performance mode; drop --mode")
 
 
-# The scenario-specific flag beats the generic one.
-_QPS_FLAG = {"Offline": "offline_target_qps", "Server": "server_target_qps"}
-_LATENCY_FLAG = {"SingleStream": "singlestream_target_latency", "MultiStream": "multistream_target_latency"}
-
-
 def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     """Build a RunConfig from raw option values (strings, or typed values from the Python API)."""
     opt = parse_given(raw)
     out = {k: v for k, v in opt.items() if k in {f.name for f in fields(RunConfig)}}
     spec = catalogue.get(out.get("model", _default("model")))
-    scenario = out.get("scenario", _default("scenario"))
+    scenario = scenarios.get(out.get("scenario", _default("scenario")))
 
     # A submission is made of official-length runs unless the user asks for short ones (to check the layout).
     out.setdefault("run_style", "valid" if "submission_dir" in opt else _default("run_style"))
     if "model_size" in out and out["model_size"] not in spec.sizes:
         raise ConfigError(f"--model_size={out['model_size']!r} is not accepted for {spec.name}; use one of: "
                           f"{', '.join(spec.sizes)}")
-    qps_flag, latency_flag = _QPS_FLAG.get(scenario), _LATENCY_FLAG.get(scenario)
-    out["target_qps"] = opt.get(qps_flag, opt.get("target_qps")) if qps_flag else None
-    out["target_latency"] = opt.get(latency_flag, opt.get("target_latency")) if latency_flag else None
+    # The scenario's own target flag beats the generic one.
+    throughput = scenario.estimate == "throughput"
+    out["target_qps"] = opt.get(scenario.target_option, opt.get("target_qps")) if throughput else None
+    out["target_latency"] = None if throughput else opt.get(scenario.target_option, opt.get("target_latency"))
     _submission_rules(opt, out)
 
     cfg = RunConfig(**out)

@@ -1,6 +1,6 @@
 """Every option of the harness, declared once: name, CM env key, how its value is read, choices, default, help.
 
-The CLI parser (cli.py), the CM env -> option table (cm_env.py), the typed RunConfig's defaults (config.py), the
+The CLI parser (cli.py), the CM env -> option table (cm/env.py), the typed RunConfig's defaults (config.py), the
 flags of `_cm.yaml` (`input_mapping`, `input_description`) and the README's flag table (both written by
 `python -m dummy_harness.generate`) all come from OPTIONS below. The order of OPTIONS is the CM GUI's order.
 
@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from . import backends, catalogue
+from . import backends, catalogue, scenarios
 from .submission import rounds
 
-SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+SCENARIOS = scenarios.NAMES
 MODES = ("performance", "accuracy", "all")     # all = accuracy, then performance (two LoadGen processes)
 DEVICES = ("cpu", "gpu")
 PRECISIONS = ("float32", "float16", "uint8")
@@ -30,7 +30,7 @@ PROGRESS = ("auto", "lines", "off")          # loadgen/progress.py
 MODEL_SIZES = tuple(dict.fromkeys(size for spec in catalogue.CATALOGUE.values() for size in spec.sizes))
 
 # A path may hold any character but control characters (a newline would split LoadGen's and our logs). It never
-# reaches a shell as text: the CM adapter passes it in a file (cm_env.py), and shell_paths.py stands in for it
+# reaches a shell as text: the CM adapter passes it in a file (cm/env.py), and cm/shell_paths.py stands in for it
 # where a shell needs a name.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PLAIN_URL = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")

@@ -199,6 +199,10 @@ class Results:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def fail(self, status: str, reason: str, code: int) -> None:
+        """The run ended without a result: `status` failed or interrupted, one line of why, the exit code."""
+        self.status, self.failure, self.valid, self.exit_code = status, reason, False, int(code)
+
     # ---- results.json -----------------------------------------------------------------------------------------
     def to_json(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {}

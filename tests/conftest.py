@@ -297,6 +297,16 @@ def skip_if_host_stole_cpu(results: Dict[str, Any], limit_s: float = 0.3) -> Non
         pytest.skip(f"the host stole {stolen:.1f} s of CPU during the run (noisy VM): latency cannot be judged")
 
 
+def build_worker(dataset_dir: Path, model: str = "resnet50", backend=None, **options):
+    """A prepared worker (dummy_harness.worker.prepare, as a run builds it) with every sample of its dataset loaded;
+    `backend`: an instance to use instead of the registry's (tests' own backends); `options`: as the CLI's."""
+    from dummy_harness.config import parse_options
+    from dummy_harness.worker import prepare
+
+    cfg = parse_options({"model": model, "dataset_dir": str(dataset_dir), **options})
+    return prepare(cfg, log=lambda line: None, load_samples=cfg.samples, backend=backend)
+
+
 def results_of(run_dir: str) -> Dict[str, Any]:
     return json.loads((Path(run_dir) / "results.json").read_text())
 

@@ -2,14 +2,28 @@
 
 A backend turns the benchmark's fp32 stand-in into something that runs on a device at a precision, and
 answers `predict(inputs)` with the response tensor on the host. It knows nothing about LoadGen: batching,
-responses and timing live in `dummy_harness.loadgen`.
+responses and timing live in `dummy_harness.executors` and `dummy_harness.loadgen`.
+
+What `predict` receives and returns:
+  * fixed-compute models (resnet50, retinanet, bert): the benchmark's collated input tensors of one batch; the
+    response tensor of that batch (the benchmark encodes it into the official response bytes);
+  * generative models (the LLMs): one `DecodeStep`, either a prefill (one prompt, tokens [1, T]) or a decode step
+    (each active sequence's last token, tokens [B, 1]); the two best next-token ids of each row, int64 [B, 2].
+    The model keeps each slot's KV cache between calls; executors/generation.py (DecodeEngine) makes the calls.
 """
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+
+
+class DecodeStep(NamedTuple):
+    """One call of a generative stand-in: a tuple of tensors, so `model(*step)` is its forward."""
+    tokens: torch.Tensor    # int64 [B, T]: a prompt (B = 1), or each sequence's last token (T = 1)
+    slots: torch.Tensor     # int64 [B]: the KV-cache slot of each row
+    starts: torch.Tensor    # int64 [B]: the cache position of each row's first token
 
 
 class BackendError(RuntimeError):

@@ -11,16 +11,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .. import scenarios
+
 PREFIX = ":::MLLOG "
 FILE = "mlperf_log_detail.txt"
 
-# The figure of merit per scenario: (detail-log key, name, unit, scale from the logged unit).
-METRICS = {
-    "Offline": ("result_samples_per_second", "samples_per_second", "samples/s", 1.0),
-    "Server": ("result_completed_samples_per_sec", "completed_samples_per_second", "samples/s", 1.0),
-    "SingleStream": ("early_stopping_latency_ss", "p90_latency_early_stopping", "ms", 1e-6),
-    "MultiStream": ("early_stopping_latency_ms", "p99_latency_early_stopping", "ms", 1e-6),
-}
 # Throughput figures LoadGen logs besides the figure of merit (LLMs, Server), copied into the result as is.
 EXTRA_FIGURES = ("result_completed_tokens_per_second", "result_inferred_tokens_per_second",
                  "result_tokens_per_second", "result_token_throughput", "result_scheduled_samples_per_sec")
@@ -90,17 +85,15 @@ class DetailLog:
         return {"ttft": self.get("requested_server_ttft_latency", 0) / 1e6,
                 "tpot": self.get("requested_server_tpot_latency", 0) / 1e6}
 
-    def figure_of_merit(self, scenario: str):
-        """(name, unit, value or None, extra figures) of a performance run of `scenario`."""
-        key, name, unit, scale = METRICS[scenario]
-        value = self.get(key)
-        if value is None and scenario in ("SingleStream", "MultiStream"):
-            # No early-stopping estimate (too few queries): fall back to the plain percentile.
-            pct = "90.00" if scenario == "SingleStream" else "99.00"
-            infix = "_per_query" if scenario == "MultiStream" else ""
-            value = self.get(f"result_{pct}_percentile{infix}_latency_ns")
+    def figure_of_merit(self, scenario):
+        """(name, unit, value or None, extra figures) of a performance run of `scenario` (scenarios.Scenario)."""
+        fom = scenarios.get(scenario).figure_of_merit
+        value = self.get(fom.key)
+        if value is None and fom.fallback_percentile:
+            # No early-stopping estimate (too few queries): the plain percentile.
+            value = self.get(fom.fallback_percentile)
         extras = {k[len("result_"):]: float(self.get(k)) for k in EXTRA_FIGURES if self.get(k) is not None}
-        return name, unit, None if value is None else float(value) * scale, extras
+        return fom.name, fom.unit, None if value is None else float(value) * fom.scale, extras
 
     def invalid_reason(self) -> Optional[str]:
         """Why LoadGen said INVALID, from its own flags (it logs no single reason field); None when VALID."""

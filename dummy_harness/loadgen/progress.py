@@ -7,10 +7,10 @@ What LoadGen will ask for (`plan`) comes from its TestSettings: Offline issues o
 the other scenarios issue queries until both min_query_count and min_duration are reached, so with a
 min_duration both are lower bounds ("+"). Accuracy mode issues every QSL sample once.
 
-Cost. The counter is the SUT's own (`sut.samples`, under its lock). Latencies are the SUT's issue -> complete
-time, taken with the clock reads the SUT already makes plus one at issue, into fixed-size log-scale histograms
-(`LatencyHistogram.add`, under the SUT's lock): no per-sample work beyond that, no allocation. A reporting thread
-wakes every `REFRESH_S` (terminal) or `LINES_WAKE_S` (not a terminal) and reads them.
+Cost. The counter is the SUT's own (`sut.samples`, under its lock). Latencies are the SUT's issue -> answer time
+of each sample (a clock read and a dict entry at issue, a dict pop at the answer), added to fixed-size log-scale
+histograms (`LatencyHistogram.add`, under the SUT's lock): only while a line shows latencies, no other per-sample
+work. A reporting thread wakes every `REFRESH_S` (terminal) or `LINES_WAKE_S` (not a terminal) and reads them.
 
 Where it goes (`mode`): `inplace`, one line redrawn by tqdm (it fits the line to the terminal's width);
 `lines`, a new plain line when LINES_EVERY_S have passed or LINES_STEP of the work was done since the last one;
@@ -29,6 +29,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import IO, Dict, List, Optional, Sequence, Tuple
+
+from .. import scenarios
 
 MODES = ("auto", "lines", "off")
 REFRESH_S = 0.5            # terminal: redraw interval
@@ -91,45 +93,38 @@ class Plan:
     bounds: Tuple[Bound, ...] = ()  # latencies shown, each against its bound or target
 
 
-def plan(settings, scenario: str, total: int, performance_count: int, accuracy: bool,
+def plan(settings, scenario, total: int, performance_count: int, accuracy: bool,
          token_latencies: bool = False) -> Plan:
-    """The plan of a test from LoadGen's TestSettings; `total` is the QSL's sample count (accuracy mode asks for
-    each once), `performance_count` the samples LoadGen loads; `token_latencies`: the SUT streams first tokens
-    (TTFT/TPOT are what a Server LLM is judged on)."""
-    per_query = int(settings.multi_stream_samples_per_query) if scenario == "MultiStream" else 1
+    """The plan of a test of `scenario` (scenarios.Scenario) from LoadGen's TestSettings; `total` is the QSL's
+    sample count (accuracy mode asks for each once), `performance_count` the samples LoadGen loads;
+    `token_latencies`: the SUT streams first tokens (TTFT/TPOT are what a Server LLM is judged on)."""
+    scenario = scenarios.get(scenario)
     if accuracy:
-        return Plan(scenario, "samples", 1, total, 0.0, False)
+        return Plan(scenario.name, "samples", 1, total, 0.0, False)
     min_queries = int(settings.min_query_count)
     max_queries = int(settings.max_query_count)
     min_s = settings.min_duration_ms / 1e3
 
     def issued(count: int) -> int:
         # Equal-issue mode (the LLMs' sample_concatenate_permutation) rounds the count up to a multiple of the
-        # loaded samples, past max_query_count too: measured, 40 -> 64 with 64 loaded, 40 -> 48 with 24.
+        # loaded samples, past max_query_count too (measured: 40 -> 64 with 64 loaded, 40 -> 48 with 24).
         if settings.sample_concatenate_permutation and performance_count > 0:
             return math.ceil(count / performance_count) * performance_count
         return count
 
-    if scenario == "Offline":
+    if scenario.one_query:
         # One query: max(min_query_count, 1.1 x min_duration x expected QPS) samples (loadgen-facts.md).
-        samples = max(min_queries, math.ceil(1.1 * min_s * settings.offline_expected_qps))
-        return Plan(scenario, "samples", 1, issued(min(samples, max_queries) if max_queries else samples), 0.0,
-                    False)
+        samples = max(min_queries, math.ceil(1.1 * min_s * getattr(settings, scenario.rate_field)))
+        return Plan(scenario.name, "samples", 1, issued(min(samples, max_queries) if max_queries else samples),
+                    0.0, False)
     expected = issued(min(min_queries, max_queries) if max_queries else min_queries)
-    bounds: Tuple[Bound, ...] = ()
-    if scenario == "Server":
-        pct = 100 * settings.server_target_latency_percentile
-        if token_latencies:
-            bounds = (Bound("TTFT", settings.ttft_latency / 1e9, pct), Bound("TPOT", settings.tpot_latency / 1e9, pct))
-        else:
-            bounds = (Bound("", settings.server_target_latency_ns / 1e9, pct),)
-    elif scenario == "SingleStream":
-        bounds = (Bound("", settings.single_stream_expected_latency_ns / 1e9,
-                        100 * settings.single_stream_target_latency_percentile, hard=False),)
-    elif scenario == "MultiStream":
-        bounds = (Bound("", settings.multi_stream_expected_latency_ns / 1e9,
-                        100 * settings.multi_stream_target_latency_percentile, hard=False),)
-    return Plan(scenario, "queries", per_query, expected, min_s, min_s > 0, bounds)
+    pct = 100 * getattr(settings, scenario.percentile_field)
+    if scenario.hard_bound and token_latencies:
+        bounds: Tuple[Bound, ...] = (Bound("TTFT", settings.ttft_latency / 1e9, pct),
+                                     Bound("TPOT", settings.tpot_latency / 1e9, pct))
+    else:
+        bounds = (Bound("", getattr(settings, scenario.latency_field) / 1e9, pct, hard=scenario.hard_bound),)
+    return Plan(scenario.name, "queries", scenario.samples_per_query(settings), expected, min_s, min_s > 0, bounds)
 
 
 # ---- the pure part: estimate and line -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ import sys
 import threading
 from typing import Callable, List, Optional
 
+from .. import scenarios
 from . import progress as progress_line
 from .detail_log import DetailLog, parse_detail_log
 from .qsl import SampleStore, construct
@@ -37,18 +38,19 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class LoadGenSession:
-    """`sut`: a harness SUT (issue, flush, finish, serve, `inline`; `stop_requested` and `on_interrupt` when
-    interruptible). `stall_limit_s`: end the run through `on_stall(reason)` when no response comes for that
-    long while queries are outstanding (None: no watchdog). `on_interrupt(signal name)`: called once the SUT
+    """`sut`: the harness's SUT (loadgen/sut.py); the session closes its executor on exit. `stall_limit_s`: end
+    the run through `on_stall(reason)` when no response comes for that long while queries are outstanding (None:
+    no watchdog). `on_interrupt(signal name)`: called once the SUT
     stopped after SIGINT/SIGTERM (None: the signals keep their handlers). `progress`: auto, lines, inplace
-    or off (progress.py), written to `progress_stream` (default stdout); needs a SUTBase (its sample counter).
-    `trace`: LoadGen writes its per-sample trace (off by default: it grows by hundreds of bytes a sample)."""
+    or off (progress.py), written to `progress_stream` (default stdout). `trace`: LoadGen writes its per-sample
+    trace (off by default: it grows by hundreds of bytes a sample). `scenario`: the harness's scenario
+    (scenarios.py; default: the one LoadGen's settings name)."""
 
     def __init__(self, sut, store: SampleStore, total: int, performance_count: int, settings, log_dir: str,
                  audit_config: Optional[str] = None, summary_to_stdout: bool = False,
                  stall_limit_s: Optional[float] = None, on_stall: Optional[Callable[[str], None]] = None,
                  on_interrupt: Optional[Callable[[str], None]] = None, progress: str = "off",
-                 progress_stream=None, trace: bool = False):
+                 progress_stream=None, trace: bool = False, scenario=None):
         self.sut = sut
         self.store, self.total, self.performance_count = store, total, performance_count
         self.settings = settings
@@ -59,9 +61,9 @@ class LoadGenSession:
         self.summary_to_stdout = summary_to_stdout
         self.progress: Optional[progress_line.Progress] = None
         if progress != "off":
-            token_latencies = bool(getattr(sut, "stream_first_token", False))
-            plan = progress_line.plan(settings, _scenario_name(settings), total, performance_count,
-                                      _accuracy(settings), token_latencies)
+            plan = progress_line.plan(settings, scenario or scenarios.get(settings.scenario.name), total,
+                                      performance_count, _accuracy(settings),
+                                      getattr(sut, "stream_first_token", False))
             self.progress = progress_line.Progress(plan, sut, progress, progress_stream)
         if stall_limit_s:
             stalled = on_stall or _ignore
@@ -124,11 +126,16 @@ class LoadGenSession:
         finally:
             # Not while StartTest still runs on them (serving failed): the ending process takes them.
             if self._thread is None or not self._thread.is_alive():
-                if self._lg_qsl is not None:
-                    lg.DestroyQSL(self._lg_qsl)
-                if self._lg_sut is not None:
-                    lg.DestroyFastSUT(self._lg_sut)
-                self._lg_sut = self._lg_qsl = None
+                try:
+                    executor = getattr(self.sut, "executor", None)      # bench's bare SUTs have none
+                    if executor is not None:
+                        executor.close()
+                finally:
+                    if self._lg_qsl is not None:
+                        lg.DestroyQSL(self._lg_qsl)
+                    if self._lg_sut is not None:
+                        lg.DestroyFastSUT(self._lg_sut)
+                    self._lg_sut = self._lg_qsl = None
 
     def _ending(self, then: Callable[[str], None], reason: str) -> None:
         """The run is being ended (SUT failure, stall, signal): end the progress line first, then `then`."""
@@ -186,7 +193,7 @@ class LoadGenSession:
                 pass        # LoadGen wrote none: the results say why
 
     def _serve(self) -> None:
-        from .sut import SUTFailure
+        from ..executors.base import SUTFailure
 
         try:
             self.sut.serve()
@@ -211,10 +218,6 @@ class LoadGenSession:
 
 def _ignore(_reason: str) -> None:
     pass
-
-
-def _scenario_name(settings) -> str:
-    return settings.scenario.name
 
 
 def _accuracy(settings) -> bool:

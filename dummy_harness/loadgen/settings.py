@@ -12,14 +12,10 @@ import shutil
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from .. import scenarios
 from ..config import RunConfig
 
-# Fewest queries for which LoadGen's early stopping can succeed (loadgen-facts.md), per scenario.
-EARLY_STOPPING_MIN_QUERIES = {"SingleStream": 64, "MultiStream": 662, "Server": 459, "Offline": 1}
-# Query counts of a `test`-style run when --count is not given. Offline counts samples of its single query.
-TEST_QUERY_COUNT = {"Offline": 1024, "SingleStream": 256, "MultiStream": 662, "Server": 1000}
-FAST_FACTOR = 5
-
+FAST_FACTOR = 5       # a fast-style run: the official durations and query counts / 5
 
 
 class SettingsError(ValueError):
@@ -33,12 +29,6 @@ class Official:
     min_query_count: int
     performance_sample_count: int
     server_target_latency_ms: float
-
-
-# The Offline estimate is the peak rate all compute threads sustained (sut.sustained_throughput). LoadGen issues
-# 1.1 x target_qps x min_duration samples: with 1.05 on top a run lasts about 690 s at that peak, and still its
-# minimum if it goes 15% faster.
-OFFLINE_ESTIMATE_MARGIN = 1.05
 
 
 @dataclass(frozen=True)
@@ -56,64 +46,44 @@ def qsl_total(cfg: RunConfig) -> int:
 
 def render_user_conf(cfg: RunConfig, official: Official, targets: Targets) -> str:
     """The user.conf the harness writes: run style first, explicit flags after (later lines win)."""
-    key, scenario = cfg.spec.loadgen_key, cfg.scenario
+    key, scenario = cfg.spec.loadgen_key, scenarios.get(cfg.scenario)
     lines: List[str] = [f"# user.conf written by dummy_harness: run_style={cfg.run_style}"]
 
     def put(param: str, value) -> None:
         if isinstance(value, float):
             value = f"{value:.6g}"
-        lines.append(f"{key}.{scenario}.{param} = {value}")
+        lines.append(f"{key}.{scenario.name}.{param} = {value}")
 
     perf_count = cfg.performance_sample_count or min(official.performance_sample_count, qsl_total(cfg))
     if perf_count != official.performance_sample_count:
         put("performance_sample_count_override", perf_count)
 
     if cfg.run_style == "test":
-        queries = cfg.count or cfg.spec.test_query_count.get(scenario, TEST_QUERY_COUNT[scenario])
+        queries = cfg.count or cfg.spec.test_query_count.get(scenario.name, scenario.test_query_count)
         put("min_duration", 0)
         put("min_query_count", queries)
         # With min_duration 0 LoadGen stops at min_query_count by itself. Outside Offline a max_query_count makes
         # it log "Ending early" as an error whenever it plans more queries (Server, equal-issue LLM runs).
-        if scenario == "Offline":
+        if scenario.one_query:
             put("max_query_count", queries)
     elif cfg.run_style == "fast":
         put("min_duration", official.min_duration_ms // FAST_FACTOR)
-        put("min_query_count", max(EARLY_STOPPING_MIN_QUERIES[scenario], official.min_query_count // FAST_FACTOR))
+        put("min_query_count", max(scenario.early_stopping_min_queries, official.min_query_count // FAST_FACTOR))
         if cfg.count:
             put("min_query_count", cfg.count)
     elif cfg.count:   # valid
         put("min_query_count", cfg.count)
 
-    if scenario in ("Offline", "Server") and targets.target_qps:
+    if scenario.estimate == "throughput" and targets.target_qps:
         put("target_qps", float(targets.target_qps))
-    if scenario in ("SingleStream", "MultiStream") and targets.target_latency_ms:
+    if scenario.estimate == "latency" and targets.target_latency_ms:
         put("target_latency", float(targets.target_latency_ms))
     return "\n".join(lines) + "\n"
 
 
-def default_targets(cfg: RunConfig, estimate_qps: Optional[float], estimate_latency_ms: Optional[float]) -> Targets:
-    """The user's targets; otherwise what the run style needs: the catalogue's test QPS for a test-style Server
-    run, the warm-up estimate for fast/valid runs (LoadGen sizes those runs from the targets)."""
-    if cfg.target_qps or cfg.target_latency:
-        return Targets(cfg.target_qps, cfg.target_latency)
-    if cfg.run_style == "test":
-        if cfg.scenario == "Server":
-            return Targets(target_qps=cfg.spec.test_server_qps.get(cfg.size, 10.0))
-        return Targets()
-    if cfg.scenario == "Offline" and estimate_qps:
-        # LoadGen sizes the one Offline query from target_qps x min_duration: an estimate below the sustained
-        # rate finishes early and is INVALID (seen: a 10-minute valid run over in 285 s), one above only runs longer.
-        return Targets(target_qps=estimate_qps * OFFLINE_ESTIMATE_MARGIN, estimated=True)
-    if cfg.scenario == "Server" and estimate_qps:
-        return Targets(target_qps=estimate_qps / 2, estimated=True)   # half capacity: room for the bound
-    if cfg.scenario in ("SingleStream", "MultiStream") and estimate_latency_ms:
-        return Targets(target_latency_ms=estimate_latency_ms, estimated=True)
-    return Targets()
-
-
-def build(cfg: RunConfig, run_dir: str, estimate_qps: Optional[float] = None,
-          estimate_latency_ms: Optional[float] = None):
-    """TestSettings for this run; writes run_dir/user.conf. Returns (settings, facts for results.json)."""
+def build(cfg: RunConfig, run_dir: str, targets: Targets = Targets()):
+    """TestSettings for this run, with these performance targets (tuning.targets); writes run_dir/user.conf.
+    Returns (settings, facts for results.json)."""
     import mlperf_loadgen as lg
 
     key, scenario = cfg.spec.loadgen_key, cfg.scenario
@@ -134,7 +104,6 @@ def build(cfg: RunConfig, run_dir: str, estimate_qps: Optional[float] = None,
         performance_sample_count=int(settings.performance_sample_count_override) or cfg.samples,
         server_target_latency_ms=settings.server_target_latency_ns / 1e6,
     )
-    targets = default_targets(cfg, estimate_qps, estimate_latency_ms)
     user_conf = os.path.join(run_dir, "user.conf")
     if cfg.user_conf:
         shutil.copyfile(cfg.user_conf, user_conf)
@@ -165,6 +134,20 @@ def set_round_seeds(settings, round_name: str) -> Dict[str, object]:
     for name, value in seeds.__dict__.items():
         setattr(settings, name, value)
     return {"round": round_name, **seeds.__dict__}
+
+
+def explicit(scenario: str, mode: str = "performance", **values):
+    """TestSettings from explicit values only, no conf file (several tests in one process: bench/, the tests);
+    min_duration is 0 unless given."""
+    import mlperf_loadgen as lg
+
+    settings = lg.TestSettings()
+    settings.scenario = getattr(lg.TestScenario, scenarios.get(scenario).name)
+    settings.mode = lg.TestMode.AccuracyOnly if mode == "accuracy" else lg.TestMode.PerformanceOnly
+    settings.min_duration_ms = 0
+    for name, value in values.items():
+        setattr(settings, name, value)
+    return settings
 
 
 def performance_sample_count(settings, total: int) -> int:

@@ -25,9 +25,10 @@ from typing import Optional
 
 import numpy as np
 
+from .. import scenarios
+
 FILE = "mlperf_log_trace.json"
 MAX_SAMPLES = 500_000                 # at most about 400 MB of trace at the largest per-sample size measured
-BYTES_PER_SAMPLE = {"Offline": 280, "MultiStream": 320, "SingleStream": 640, "Server": 760}
 
 _SAMPLE = re.compile(r'^\{"name":"Sample","cat":"default","ph":"b".*?"ts":(-?[\d.]+).*?"query_seq":(\d+).*?'
                      r'"complete_ns":(-?\d+)')
@@ -87,26 +88,26 @@ def percentile(values: np.ndarray, fraction: float) -> float:
     return float(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))])
 
 
-def expected_samples(settings, scenario: str) -> int:
-    """About how many samples LoadGen will issue with these TestSettings (an upper estimate: LoadGen generates
-    queries for min_duration at the expected rate or latency, and at least min_query_count)."""
+def expected_samples(settings, scenario) -> int:
+    """About how many samples LoadGen will issue with these TestSettings for `scenario` (scenarios.Scenario): an
+    upper estimate, since LoadGen generates queries for min_duration at the expected rate or latency, and at least
+    min_query_count."""
+    scenario = scenarios.get(scenario)
     min_s = settings.min_duration_ms / 1e3
-    if scenario == "Offline":
-        samples = max(settings.min_query_count, 1.1 * min_s * settings.offline_expected_qps)
-    elif scenario == "Server":
-        samples = max(settings.min_query_count, min_s * settings.server_target_qps)
-    else:
-        latency_ns = settings.single_stream_expected_latency_ns if scenario == "SingleStream" else \
-            settings.multi_stream_expected_latency_ns
-        queries = max(settings.min_query_count, min_s * 1e9 / max(latency_ns, 1))
-        if settings.max_query_count:
-            queries = min(queries, settings.max_query_count)
-        samples = queries * (settings.multi_stream_samples_per_query if scenario == "MultiStream" else 1)
-    return int(samples)
+    if scenario.one_query:
+        return int(max(settings.min_query_count, 1.1 * min_s * getattr(settings, scenario.rate_field)))
+    if scenario.rate_field:
+        return int(max(settings.min_query_count, min_s * getattr(settings, scenario.rate_field)))
+    latency_ns = getattr(settings, scenario.latency_field)
+    queries = max(settings.min_query_count, min_s * 1e9 / max(latency_ns, 1))
+    if settings.max_query_count:
+        queries = min(queries, settings.max_query_count)
+    return int(queries * scenario.samples_per_query(settings))
 
 
-def trace_plan(settings, scenario: str) -> dict:
+def trace_plan(settings, scenario) -> dict:
     """Whether to turn LoadGen's trace on for a run that asked for it: results.json keeps this record."""
+    scenario = scenarios.get(scenario)
     samples = expected_samples(settings, scenario)
     return {"enabled": samples <= MAX_SAMPLES, "expected_samples": samples, "max_samples": MAX_SAMPLES,
-            "expected_mb": round(samples * BYTES_PER_SAMPLE.get(scenario, 760) / 1e6, 1)}
+            "expected_mb": round(samples * scenario.trace_bytes_per_sample / 1e6, 1)}

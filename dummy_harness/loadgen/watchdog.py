@@ -9,22 +9,16 @@ import threading
 import time
 from typing import Callable
 
+from .. import scenarios
+
 MIN_STALL_S = 60.0
 STALL_FACTOR = 20.0
 
 
-def stall_limit_s(settings, scenario: str) -> float:
-    """20x the longest a query of this scenario is expected to take (latency bound or expected latency), at
-    least a minute."""
-    if scenario == "Server":
-        bound_ns = settings.server_target_latency_ns or settings.ttft_latency
-    elif scenario == "SingleStream":
-        bound_ns = settings.single_stream_expected_latency_ns
-    elif scenario == "MultiStream":
-        bound_ns = settings.multi_stream_expected_latency_ns
-    else:
-        bound_ns = 0
-    return max(MIN_STALL_S, STALL_FACTOR * bound_ns / 1e9)
+def stall_limit_s(settings, scenario) -> float:
+    """STALL_FACTOR x the longest a query of `scenario` (scenarios.Scenario) is expected to take (its latency
+    bound or expected latency), at least MIN_STALL_S."""
+    return max(MIN_STALL_S, STALL_FACTOR * scenarios.get(scenario).latency_bound_ns(settings) / 1e9)
 
 
 class Watchdog:

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .. import scenarios
 from ..loadgen.detail_log import FILE as DETAIL_LOG, PERCENTILES, DetailLog, parse_detail_log
 from ..loadgen.trace import Trace, percentile, read_trace
 from ..results import Results
@@ -111,9 +112,9 @@ def rate(times_s: np.ndarray, start: float, width: float, bins: int) -> np.ndarr
 
 # ---- the charts of one run ------------------------------------------------------------------------------------------
 def latency_chart(results: Results, detail: DetailLog, trace: Optional[Trace]) -> Optional[Chart]:
-    scenario = results.scenario
-    per_query = scenario == "MultiStream"
-    fraction = detail.get("effective_target_latency_percentile") if scenario != "Offline" else None
+    scenario = scenarios.get(results.scenario)
+    per_query = scenario.per_query_latency
+    fraction = detail.get("effective_target_latency_percentile") if scenario.latency_field else None
     marks: List[Mark] = []
     if trace is not None:
         values = trace.query_latency_ns() if per_query else trace.latency_ns
@@ -138,10 +139,10 @@ def latency_chart(results: Results, detail: DetailLog, trace: Optional[Trace]) -
             if value is not None:
                 marks.append(Mark(f"p{fraction * 100:g} = {_fmt_ms(_ms(value))}", _ms(value)))
         caption = "LoadGen's latency percentiles from its detail log (the trace was off)"
-    if scenario in ("SingleStream", "MultiStream") and results.result and results.result.value is not None:
+    if scenario.estimate == "latency" and results.result and results.result.value is not None:
         marks.append(Mark(f"early-stopping estimate = {_fmt_ms(results.result.value)} (the result)",
                           results.result.value, kind="result"))
-    bound = detail.get("effective_target_latency_ns") if scenario == "Server" else None
+    bound = detail.get("effective_target_latency_ns") if scenario.hard_bound else None
     if bound:
         marks.append(Mark(f"bound {_fmt_ms(_ms(bound))}", _ms(bound), kind="bound"))
     title = f"{'Per-query latency' if per_query else 'Latency'} distribution"
@@ -160,7 +161,7 @@ def throughput_chart(results: Results, trace: Optional[Trace]) -> Optional[Chart
     bins = max(1, math.ceil(span / width))
     edges = np.arange(bins + 1) * width
     series = [Series("completed samples/s", edges, np.append(rate(completed, start, width, bins), 0), "steps")]
-    if results.scenario == "Server":
+    if scenarios.get(results.scenario).queued:      # arrivals scheduled independently of answers
         series.append(Series("scheduled samples/s", edges,
                              np.append(rate(trace.scheduled_s, start, width, bins), 0), "steps"))
     marks = []

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import List, Optional
 
-from .. import shell_paths
+from ..cm import shell_paths
 from . import rounds
 
 COMPLIANCE_ROOT = ("compliance", "nvidia")

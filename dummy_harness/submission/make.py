@@ -21,12 +21,12 @@ import sys
 from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional
 
-from .. import rundir
+from .. import rundir, scenarios
 from ..config import RunConfig
+from ..exit_codes import ExitCode
 from ..results import Results, read_results
 from . import checker, compliance, rounds, system, tree
 
-EXIT_SUBMISSION_REJECTED = 6
 OFFLINE_RETRY_MARGIN = 1.05
 SUMMARY_FILE = "submission.json"
 
@@ -34,7 +34,7 @@ SUMMARY_FILE = "submission.json"
 class SubmissionError(RuntimeError):
     """The submission cannot be made; str() is one line; `code` is the exit code."""
 
-    def __init__(self, message: str, code: int = 3):
+    def __init__(self, message: str, code: ExitCode = ExitCode.ENVIRONMENT):
         super().__init__(message)
         self.code = code
 
@@ -52,13 +52,13 @@ def official_sizes(cfg: RunConfig) -> RunConfig:
     needed = int(settings.performance_sample_count_override)
     if cfg.count:
         raise SubmissionError(f"--count shortens {cfg.run_style}-style runs below the official query counts; drop it "
-                              "(or use --run_style=test to check the layout only)", 2)
+                              "(or use --run_style=test to check the layout only)", ExitCode.BAD_INPUT)
     if cfg.dataset_size is None and cfg.samples < needed:
         return replace(cfg, dataset_size=needed)
     if cfg.samples < needed:
         raise SubmissionError(f"--dataset_size={cfg.samples} is below {cfg.model}'s official performance sample "
                               f"count ({needed}); a {cfg.run_style}-style submission needs at least that many "
-                              "(or use --run_style=test to check the layout only)", 2)
+                              "(or use --run_style=test to check the layout only)", ExitCode.BAD_INPUT)
     return cfg
 
 
@@ -79,7 +79,7 @@ def _run(sub: RunConfig, log: Callable[[str], None]) -> Results:
     results = read_results(sub.run_dir)
     if code != 0 or results is None or not results.ok:
         reason = (results.failure if results else None) or f"exit code {code}"
-        raise SubmissionError(f"the {what} run of the submission failed: {reason}", code or 4)
+        raise SubmissionError(f"the {what} run of the submission failed: {reason}", code or ExitCode.SUT_FAILURE)
     return results
 
 
@@ -87,7 +87,7 @@ def _offline_retry(perf: RunConfig, results: Results) -> Optional[RunConfig]:
     """An official-length Offline run sized from an estimate that ended INVALID only for its duration: the run
     itself measured the sustained rate, so one more run at that rate (x1.05) lasts its minimum duration."""
     rate = results.result.value if results.result else None
-    if perf.scenario != "Offline" or perf.run_style == "test" or not results.targets.get("estimated") or not rate \
+    if not scenarios.get(perf.scenario).one_query or perf.run_style == "test" or not results.targets.get("estimated") or not rate \
             or results.invalid_reason != "min duration not met":
         return None
     return replace(perf, target_qps=float(f"{rate * OFFLINE_RETRY_MARGIN:.6g}"))
@@ -166,7 +166,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
             + ", ".join(f"{k} {'pass' if v else 'FAIL'}" for k, v in result.checks.items()) + note)
     empty = tree.empty_folders(layout.root)
     if empty:
-        raise SubmissionError(f"the submission has an empty folder {empty[0]}", 4)
+        raise SubmissionError(f"the submission has an empty folder {empty[0]}", ExitCode.INTERNAL_ERROR)
 
     # 4. the official checker
     if skipped:
@@ -191,7 +191,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
         json.dump(summary, f, indent=2)
         f.write("\n")
     log(report(summary))
-    return EXIT_SUBMISSION_REJECTED if unexpected or (checked.ran and not checked.summary) else 0
+    return ExitCode.SUBMISSION_REJECTED if unexpected or (checked.ran and not checked.summary) else ExitCode.OK
 
 
 def report(summary: Dict[str, Any]) -> str:
@@ -219,4 +219,4 @@ def read_summary(scenario_dir: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-__all__: List[str] = ["make", "read_summary", "SubmissionError", "EXIT_SUBMISSION_REJECTED"]
+__all__: List[str] = ["make", "read_summary", "SubmissionError"]

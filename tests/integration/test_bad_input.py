@@ -114,7 +114,7 @@ def test_a_misspelt_flag_names_the_flag_meant_before_any_dependency_runs(script,
     assert not r.ran_dependency, r.output[-2000:]
 
 
-# The tools' own flags, as their code reads them (dummy_harness/cm_flags.py derives the list from it).
+# The tools' own flags, as their code reads them (dummy_harness/cm/flags.py derives the list from it).
 TOOL_FLAGS = {"cmr": ["--v", "--print_env", "--print_deps", "--const.CM_DUMMY_UNUSED=1", "--adr.runner.env.X=1",
                       "--docker_os=ubuntu", "--dirty", "--time", "--silent", "--skip_sys_utils"],
               "mlcr": ["--v", "--print_env", "--print_deps", "--const.MLC_DUMMY_UNUSED=1", "--adr.runner.env.X=1",

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import fake_docker_env, index_of, run_lines
-from dummy_harness import cm_repo
+from dummy_harness.cm import repo as cm_repo
 
 pytestmark = pytest.mark.cm
 
@@ -86,7 +86,7 @@ def test_dockerfile_installs_cm_and_the_project_and_runs_it_by_its_unique_tag(do
     copied = tmp_path / "docker" / "dockerfiles" / "cm_repo" / "script" / cm_repo.SCRIPT_ALIAS
     meta = yaml.safe_load((copied / "_cm.yaml").read_text())
     assert meta["uid"] == UID and UNIQUE_TAG in meta["tags"]
-    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm_repo.py",
+    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm/repo.py",
                  "scripts/docker-install.sh"):
         assert (copied / name).is_file(), name
     # The CPU image's torch: the CPU build from its index (the export's default), never PyPI's CUDA build.

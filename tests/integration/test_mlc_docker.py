@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, fake_docker_env, index_of, mlc_unavailable, mlperf_automations, run_lines
-from dummy_harness import cm_repo
+from dummy_harness.cm import repo as cm_repo
 
 pytestmark = pytest.mark.cm
 
@@ -49,7 +49,7 @@ def mlc_docker_env(tmp_path_factory) -> Dict[str, str]:
     # The clean export users make (`python -m dummy_harness.cm_repo --export DIR`): registered, so that the script
     # MLCFlow finds by its tag is this checkout's, and handed to the generator as the repo to copy.
     export = cm_repo.export_for_docker(str(base / "docker-export"))
-    register = ("import sys; from dummy_harness import cm_repo; "
+    register = ("import sys; from dummy_harness.cm import repo as cm_repo; "
                 "cm_repo.register(sys.argv[1], root=sys.argv[2], tools=['mlc'], automations=sys.argv[3])")
     subprocess.run([sys.executable, "-c", register, export, str(Path(export).parent / "project"),
                     str(mlperf_automations())], env=env, cwd=base, check=True, stdin=subprocess.DEVNULL,
@@ -87,7 +87,7 @@ def test_dockerfile_copies_this_script_installs_it_and_runs_it_by_its_unique_tag
     assert any(re.fullmatch(rf"COPY --chown=\S+ mlc_repo/repo {re.escape(IMAGE_REPO)}", line) for line in lines), text
     copied = tmp_path / "docker" / "dockerfiles" / "mlc_repo" / "repo" / "script" / cm_repo.SCRIPT_ALIAS
     assert (copied / "meta.yaml").read_text() == (ROOT / "_cm.yaml").read_text()
-    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm_repo.py"):
+    for name in ("customize.py", "run.sh", "pyproject.toml", "dummy_harness/__init__.py", "dummy_harness/cm/repo.py"):
         assert (copied / name).is_file(), name
     assert "get,sys-utils-mlc" not in text                      # skip_mlc_sys_upgrade
 

@@ -34,7 +34,7 @@ def test_meta_yaml_is_the_same_file_as_cm_yaml():
 
 
 def test_one_wrapper_serves_both_tools_and_the_export_holds_meta_yaml_as_a_file(tmp_path):
-    from dummy_harness import cm_repo
+    from dummy_harness.cm import repo as cm_repo
 
     wrapper = Path(cm_repo.export_for_docker(str(tmp_path)))
     assert (wrapper / "cmr.yaml").read_text() == (wrapper / "meta.yaml").read_text()       # CM's and MLCFlow's

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from dummy_harness import catalogue
-from dummy_harness.cm_env import ENV_TO_OPTION
+from dummy_harness.cm.env import ENV_TO_OPTION
 from dummy_harness.options import OPTION_NAMES, PATHS
 
 ROOT = Path(__file__).resolve().parents[2]

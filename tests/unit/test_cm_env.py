@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dummy_harness.cm_env import (availability_check, check_interpreter, config_from_env, needs_availability_check,
+from dummy_harness.cm.env import (availability_check, check_interpreter, config_from_env, needs_availability_check,
                                   options_from_env, runner_env)
 from dummy_harness.config import ConfigError, parse_options, read_options_file
 

@@ -6,11 +6,11 @@ import shlex
 
 from hypothesis import given, settings, strategies as st
 
-from dummy_harness.cm_env import (ENV_TO_OPTION, check_env_paths, check_passthrough, config_from_env,
+from dummy_harness.cm.env import (ENV_TO_OPTION, check_env_paths, check_passthrough, config_from_env,
                                   render_command)
 from dummy_harness.config import ConfigError, parse_options
 from dummy_harness.options import PATHS
-from dummy_harness.shell_paths import inert_in_double_quotes
+from dummy_harness.cm.shell_paths import inert_in_double_quotes
 
 TEXTS = st.one_of(
     st.text(max_size=24),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dummy_harness import generate
+from dummy_harness.cm import generate
 from dummy_harness.options import OPTIONS, Option, whole
 
 ROOT = Path(__file__).resolve().parents[2]

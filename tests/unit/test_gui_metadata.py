@@ -28,12 +28,12 @@ import pytest
 import yaml
 
 from dummy_harness import options
-from dummy_harness.cm_env import ENV_TO_OPTION, config_from_env
+from dummy_harness.cm.env import ENV_TO_OPTION, config_from_env
 from dummy_harness.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
-# Path flags are described but not mapped: customize.py reads them from CM's input (see cm_env.py).
+# Path flags are described but not mapped: customize.py reads them from CM's input (see cm/env.py).
 FLAGS = {**META["input_mapping"], **{o.name: o.env for o in options.PATHS if o.cm_flag}}
 DESC = META["input_description"]
 VARIATIONS = META["variations"]

@@ -3,7 +3,7 @@ code reads from its input). tests/integration/test_bad_input.py runs the check t
 tools' real code."""
 import pytest
 
-from dummy_harness import cm_flags
+from dummy_harness.cm import flags as cm_flags
 
 
 @pytest.mark.parametrize("typed,meant", [("scenaro", "scenario"), ("Scenario", "scenario"), ("scneario", "scenario"),

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from dummy_harness import cli, cm_env, options
+from dummy_harness import cli, options
+from dummy_harness.cm import env as cm_env
 from dummy_harness.config import RunConfig, parse_options
 
 ROOT = Path(__file__).resolve().parents[2]

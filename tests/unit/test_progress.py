@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dummy_harness.loadgen import progress as P
-from dummy_harness.loadgen.sut import SUTBase
+from dummy_harness.executors.base import ExecutionPlan, Executor
+from dummy_harness.loadgen.sut import SUT
 
 
 def settings(scenario: str, **values):
@@ -92,18 +93,31 @@ def test_histogram_percentiles_are_within_a_bin_of_the_exact_ones():
     assert P.LatencyHistogram().percentiles((99.0,)) is None
 
 
+class Idle(Executor):
+    """Takes queries and computes nothing: the test stands in for the answers."""
+    name, queued = "idle", True
+
+    def issue(self, work):
+        pass
+
+
+def answered(sut: SUT, count: int) -> None:
+    with sut._lock:
+        sut.samples += count
+
+
 def running(mode: str):
-    """A progress line fed by a SUT's own counters (SUTBase, as BatchingSUT and GenerationSUT count), 25 of 100
-    queries answered at 3 ms, shown until it has drawn or printed once."""
+    """A progress line fed by the SUT's own counters, 25 of 100 queries answered at 3 ms, shown until it has drawn
+    or printed once."""
     plan = P.Plan("Server", "queries", 1, 100, 0.0, False, (P.Bound("", 0.015, 99.0),))
-    sut = SUTBase(inline=False)
+    sut = SUT(Idle(ExecutionPlan(None, 1)))
     stream = io.StringIO()
     progress = P.Progress(plan, sut, mode, stream)
     progress.attach()
     progress.start()
-    sut._arrived(25)
+    sut.issue(list(range(25)), list(range(25)))
     sut.latency.add(0.003, 25)
-    sut._completed(25)
+    answered(sut, 25)
     deadline = time.monotonic() + 10
     while not stream.getvalue() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -120,7 +134,7 @@ def test_on_a_terminal_the_line_is_redrawn_in_place_and_an_abort_ends_it_as_it_s
     text = stream.getvalue()
     assert text.startswith("\rServer: 25 of 100") and text.endswith("\n") and text.count("\n") == 1
     assert all(LINE.fullmatch(draw.strip()) for draw in text.split("\r") if draw.strip())
-    sut._completed(75)
+    answered(sut, 75)
     time.sleep(2 * P.REFRESH_S)
     progress.finish()
     assert stream.getvalue() == text                           # nothing after the end
@@ -128,7 +142,7 @@ def test_on_a_terminal_the_line_is_redrawn_in_place_and_an_abort_ends_it_as_it_s
 
 def test_not_on_a_terminal_lines_are_printed_and_the_test_ends_with_a_final_line():
     progress, sut, stream = running("lines")
-    sut._completed(75)
+    answered(sut, 75)
     progress.finish()
     lines = stream.getvalue().splitlines()
     assert LINE.fullmatch(lines[0])

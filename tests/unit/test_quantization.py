@@ -1,47 +1,30 @@
 """int8 is a real, calibrated post-training quantization: int8 kernels, per-channel weight scales, ranges from a
 calibration split that no evaluated sample belongs to; a deliberately bad quantization fails the accuracy check."""
-import ctypes
 import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from dummy_harness import catalogue, models
+from conftest import build_worker
+from dummy_harness import catalogue, executors, models
 from dummy_harness.backends.pytorch import PyTorchBackend
 from dummy_harness.backends.quantize import GOOD, Recipe, quantize
 from dummy_harness.dataset import open_dataset
-from dummy_harness.loadgen.generation import GenerationSUT
-from dummy_harness.loadgen.qsl import SampleStore
-from dummy_harness.loadgen.sut import BatchingSUT
+from dummy_harness.executors.base import ExecutionPlan
 from dummy_harness.models.base import CALIBRATION_INDEX
 
 BAD = Recipe(weights="per-tensor", weight_bits=4)      # one scale per tensor, weights rounded to 4 bits
 
 
 def accuracy(name, backend, dataset_dir, count):
-    """The accuracy report of `count` samples of the default dataset answered by `backend` (as an Offline
+    """The accuracy report of `count` samples of the default dataset answered at uint8 by `backend` (as an Offline
     accuracy run answers them, without LoadGen)."""
-    spec = catalogue.get(name)
-    bench = models.load(spec, "")
-    model = bench.build_model()
-    dataset = open_dataset(bench, model, spec.default_dataset_size, 0, str(dataset_dir))
-    store = SampleStore(bench, dataset.arrays, dataset.count)
-    store.load(range(count))
-    calibration, _ = bench.calibration_split(0, spec.default_batch_size)
-    backend.load(model, "cpu", "uint8", calibration)
-    got = {}
-
-    def complete(responses):
-        for r in responses:
-            got[r.id] = ctypes.string_at(r.data, r.size).hex()
-    if bench.generative:
-        sut = GenerationSUT(bench, backend, store, spec.default_batch_size, False, False, inline=True)
-    else:
-        sut = BatchingSUT(bench, backend, store, spec.default_batch_size, inline=True)
-    sut.complete = complete
-    sut.issue(list(range(count)), list(range(count)))
-    return bench.evaluate({i: bench.decode(h) for i, h in got.items()}, dataset.arrays)
+    worker = build_worker(dataset_dir, name, backend=backend, precision="uint8")
+    collector = executors.answer(ExecutionPlan(worker, worker.bench.spec.default_batch_size), range(count))
+    bench = worker.bench
+    return bench.evaluate({i: bench.decode(data.hex()) for i, data in collector.answers.items()},
+                          worker.dataset.arrays)
 
 
 @pytest.mark.parametrize("name", ["resnet50", "bert-99", "llama2-70b-99"])

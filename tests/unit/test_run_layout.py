@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dummy_harness import run
+from dummy_harness import host, run, tuning
 from dummy_harness.config import parse_options
 from dummy_harness.results import Results, Timing
 
@@ -21,15 +21,13 @@ SERVER = Path(__file__).parent / "data" / "results" / "server.json"     # a resu
     (2, "SingleStream", (1, 2)),   # inline: nothing else runs beside the model
     (2, "MultiStream", (1, 2)),
 ])
-def test_thread_layout(monkeypatch, cores, scenario, expected):
-    monkeypatch.setattr(run, "usable_cores", lambda: cores)
-    assert run.thread_layout(parse_options({"scenario": scenario})) == expected
+def test_thread_layout(cores, scenario, expected):
+    assert tuning.thread_layout(parse_options({"scenario": scenario}), cores) == expected
 
 
-def test_threads_flag_overrides_every_scenario(monkeypatch):
-    monkeypatch.setattr(run, "usable_cores", lambda: 2)
-    assert run.thread_layout(parse_options({"scenario": "Server", "threads": "2"})) == (1, 2)
-    assert run.thread_layout(parse_options({"scenario": "Offline", "threads": "2"})) == (1, 2)
+def test_threads_flag_overrides_every_scenario():
+    assert tuning.thread_layout(parse_options({"scenario": "Server", "threads": "2"}), 2) == (1, 2)
+    assert tuning.thread_layout(parse_options({"scenario": "Offline", "threads": "2"}), 2) == (1, 2)
 
 
 def test_usable_cores_follow_the_affinity_not_the_machine():
@@ -37,16 +35,15 @@ def test_usable_cores_follow_the_affinity_not_the_machine():
     mine = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {min(mine)})
-        assert run.usable_cores() == 1
-        assert run.thread_layout(parse_options({"scenario": "SingleStream"})) == (1, 1)
+        assert host.usable_cores() == 1
+        assert tuning.thread_layout(parse_options({"scenario": "SingleStream"})) == (1, 1)
     finally:
         os.sched_setaffinity(0, mine)
-    assert run.usable_cores() == len(mine)
+    assert host.usable_cores() == len(mine)
 
 
-def test_generative_offline_keeps_one_compute_thread(monkeypatch):
-    monkeypatch.setattr(run, "usable_cores", lambda: 2)
-    assert run.thread_layout(parse_options({"model": "gptj-99", "scenario": "Offline"})) == (1, 2)
+def test_generative_offline_keeps_one_compute_thread():
+    assert tuning.thread_layout(parse_options({"model": "gptj-99", "scenario": "Offline"}), 2) == (1, 2)
 
 
 def results(validity, stolen):
@@ -68,15 +65,15 @@ def test_no_note_when_the_host_is_not_to_blame(validity, stolen):
 
 def test_stolen_cpu_is_read_from_proc_stat(tmp_path, monkeypatch):
     if os.path.exists("/proc/stat"):
-        assert run.cpu_stolen_s() >= 0.0
+        assert host.cpu_stolen_s() >= 0.0
     stat = tmp_path / "stat"
     stat.write_text("cpu  10 0 10 500 0 0 0 250 0 0\ncpu0 5 0 5 250 0 0 0 125 0 0\n")
     real_open = open
     monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(stat if path == "/proc/stat" else path,
                                                                          *a, **k))
-    assert run.cpu_stolen_s() == pytest.approx(250 / os.sysconf("SC_CLK_TCK"))
+    assert host.cpu_stolen_s() == pytest.approx(250 / os.sysconf("SC_CLK_TCK"))
     stat.write_text("cpu  10 0 10\n")        # an old kernel without the steal column
-    assert run.cpu_stolen_s() is None
+    assert host.cpu_stolen_s() is None
 
 
 class _TimedWork:
@@ -100,12 +97,11 @@ class _TimedWork:
 ])
 def test_a_latency_scenario_keeps_the_pool_that_answers_fastest(ms_by_threads, chosen):
     import torch
-    from dummy_harness.loadgen.sut import fastest_thread_count
 
     before = torch.get_num_threads()
     fake = _TimedWork(ms_by_threads)
     try:
-        best, tried = fastest_thread_count(lambda: fake.predict(None), [1, 2], repeats=3, clock=fake.clock)
+        best, tried = tuning.choose_threads(lambda: fake.predict(None), [1, 2], repeats=3, clock=fake.clock)
         assert best == chosen and torch.get_num_threads() == chosen
         assert tried == pytest.approx(ms_by_threads)
         assert sorted(set(fake.calls)) == [1, 2] and len(fake.calls) == 2 * (1 + 3)
@@ -115,5 +111,4 @@ def test_a_latency_scenario_keeps_the_pool_that_answers_fastest(ms_by_threads, c
 
 @pytest.mark.parametrize("cores,candidates", [(1, [1]), (2, [1, 2]), (4, [1, 2, 3, 4]), (16, [1, 8, 15, 16])])
 def test_thread_candidates(cores, candidates):
-    from dummy_harness.loadgen.sut import thread_candidates
-    assert thread_candidates(cores) == candidates
+    assert tuning.thread_candidates(cores) == candidates

@@ -9,41 +9,36 @@ import threading
 import numpy as np
 import pytest
 
+from dummy_harness.executors.base import Answer, ExecutionPlan, Executor
 from dummy_harness.loadgen.session import SWITCH_INTERVAL_S, LoadGenSession
+from dummy_harness.loadgen.sut import SUT
+from dummy_harness.models.base import Encoded
 
 SAMPLES = 16
 
 
-class InstantSUT:
+class Instant(Executor):
     """Answers each sample with 4 zero bytes inside LoadGen's callback (inline) or from `serve` (queued), and
     records the process state it saw while LoadGen ran."""
+    name = "instant"
 
-    def __init__(self, inline: bool):
-        import mlperf_loadgen as lg
-
-        self.lg, self.inline = lg, inline
-        self.data = np.zeros(1, np.float32)
-        self.stop_requested = threading.Event()
-        self.on_interrupt = lambda: None
-        self.on_failure = lambda reason: pytest.fail(reason)
-        self.watchdog = None
+    def __init__(self, queued: bool):
+        super().__init__(ExecutionPlan(None, 1))
+        self.queued = queued
         self.seen = []
         self.pending = []
         self.done = threading.Event()
+        self.closed = False
 
-    def issue(self, ids, indices):
+    def issue(self, work):
         self.seen.append((gc.isenabled(), sys.getswitchinterval(), signal.getsignal(signal.SIGTERM)))
-        if self.inline:
-            self.answer(list(ids))
+        if self.queued:
+            self.pending.append(work.ids)
         else:
-            self.pending.append(list(ids))
+            self.answer(work.ids)
 
     def answer(self, ids):
-        lg, ptr = self.lg, self.data.ctypes.data
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(i, ptr, 4) for i in ids])
-
-    def flush(self):
-        pass
+        self.responder.answered(Answer(ids, Encoded.rows(np.zeros((len(ids), 1), np.float32))))
 
     def serve(self):
         while not self.done.is_set() or self.pending:
@@ -53,6 +48,15 @@ class InstantSUT:
 
     def finish(self):
         self.done.set()
+
+    def close(self):
+        self.closed = True
+
+
+def instant_sut(inline: bool) -> SUT:
+    sut = SUT(Instant(queued=not inline))
+    sut.on_failure = lambda reason: pytest.fail(reason)
+    return sut
 
 
 class Samples:
@@ -102,23 +106,25 @@ def assert_restored():
 
 @pytest.mark.parametrize("inline", [True, False], ids=["inline", "queued"])
 def test_a_test_runs_in_the_run_state_and_the_process_gets_its_own_back(inline, tmp_path, process_state):
-    sut = InstantSUT(inline)
+    sut = instant_sut(inline)
     interrupted = []
     with LoadGenSession(sut, Samples(), SAMPLES, SAMPLES, offline_settings(), str(tmp_path),
                         on_interrupt=interrupted.append) as session:
         session.run()
-    assert sut.seen and all(not enabled and interval == pytest.approx(SWITCH_INTERVAL_S) and handler != own_handler
-                            for enabled, interval, handler in sut.seen)
+    seen = sut.executor.seen
+    assert seen and all(not enabled and interval == pytest.approx(SWITCH_INTERVAL_S) and handler != own_handler
+                        for enabled, interval, handler in seen)
     assert_restored()
     log = session.detail_log()
     assert log.valid and log["result_validity"] == "VALID" and interrupted == []
+    assert sut.samples == SAMPLES and sut.executor.closed          # the session closes the executor
 
 
 @pytest.mark.parametrize("inline", [True, False], ids=["inline", "queued"])
 def test_start_test_raising_still_restores_gc_switch_interval_and_signal_handlers(inline, tmp_path, process_state):
     # LoadGen's own binding refuses settings that are not TestSettings: StartTest raises TypeError.
     with pytest.raises(TypeError):
-        with LoadGenSession(InstantSUT(inline), Samples(), SAMPLES, SAMPLES, "not settings", str(tmp_path),
+        with LoadGenSession(instant_sut(inline), Samples(), SAMPLES, SAMPLES, "not settings", str(tmp_path),
                             on_interrupt=lambda name: None, stall_limit_s=60.0) as session:
             assert not gc.isenabled() and sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
             session.run()
@@ -127,8 +133,8 @@ def test_start_test_raising_still_restores_gc_switch_interval_and_signal_handler
 
 
 def test_without_on_interrupt_the_signal_handlers_are_left_alone(tmp_path, process_state):
-    sut = InstantSUT(inline=True)
+    sut = instant_sut(inline=True)
     with LoadGenSession(sut, Samples(), SAMPLES, SAMPLES, offline_settings(), str(tmp_path)) as session:
         session.run()
-    assert all(handler is own_handler for _, _, handler in sut.seen)
+    assert all(handler is own_handler for _, _, handler in sut.executor.seen)
     assert_restored()

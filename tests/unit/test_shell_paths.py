@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dummy_harness import rundir, shell_paths
-from dummy_harness.cm_env import check_env_paths, config_from_env, path_env, runner_env
+from dummy_harness import rundir
+from dummy_harness.cm import shell_paths
+from dummy_harness.cm.env import check_env_paths, config_from_env, path_env, runner_env
 from dummy_harness.config import ConfigError, parse_options, read_options_file
 
 BASE = {"CM_MODEL": "resnet50", "CM_MLPERF_DEVICE": "cpu", "CM_MLPERF_BACKEND": "pytorch"}

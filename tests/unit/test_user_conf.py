@@ -3,7 +3,8 @@ import pytest
 
 from dummy_harness.config import parse_options
 from dummy_harness.config import ConfigError, check_conf_file
-from dummy_harness.loadgen.settings import Official, Targets, default_targets, render_user_conf
+from dummy_harness.loadgen.settings import Official, Targets, render_user_conf
+from dummy_harness.tuning import targets as default_targets
 
 OFFICIAL = Official(min_duration_ms=600000, min_query_count=24576, performance_sample_count=1024,
                     server_target_latency_ms=15.0)

@@ -21,7 +21,7 @@ import re
 import sys
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
-from .options import OPTIONS
+from ..options import OPTIONS
 
 # How the tools name the input dict in their code: CM and MLCFlow's script automations `i` (`inp` in a few
 # helpers), MLCFlow's command line layer `run_args` and its docker helpers `input_params`.

@@ -15,11 +15,12 @@ import shlex
 import subprocess
 from typing import Any, Dict, Mapping, Optional
 
-from . import backends, catalogue, shell_paths
-from .config import ConfigError, RunConfig, parse_options, write_options_file
-from .options import BY_NAME, ENV_TO_OPTION, PASSTHROUGH, PATHS  # noqa: F401 (ENV_TO_OPTION: the env table)
-from .results import Results
-from .rundir import OPTIONS_FILE
+from .. import backends, catalogue
+from . import shell_paths
+from ..config import ConfigError, RunConfig, parse_options, write_options_file
+from ..options import BY_NAME, ENV_TO_OPTION, PASSTHROUGH, PATHS  # noqa: F401 (ENV_TO_OPTION: the env table)
+from ..results import Results
+from ..rundir import OPTIONS_FILE
 
 # Variation groups whose absence (e.g. `_-cpu` removed the default) leaves the run undefined.
 REQUIRED = {

@@ -1,0 +1,48 @@
+"""Executor registry: how LoadGen's queries reach the compute. One class per file in this folder (base.py is the
+interface; inline.py is the one to copy), one line below.
+
+The local executors are chosen from the scenario and the run's layout (`local`); the others are chosen by name.
+This module imports no executor until one is used.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Dict
+
+from .base import Collector, ExecutionPlan, Executor, Work
+
+REGISTRY: Dict[str, str] = {
+    "inline": "dummy_harness.executors.inline:InlineExecutor",
+    "threads": "dummy_harness.executors.threads:ThreadPoolExecutor",
+    "pipelined": "dummy_harness.executors.pipelined:PipelinedExecutor",
+    "queued": "dummy_harness.executors.queued:QueuedExecutor",
+}
+
+
+def local(scenario, plan: ExecutionPlan) -> str:
+    """The executor of this process for a scenario: queued where LoadGen's arrivals do not wait for answers,
+    else inline, spread over compute threads (Offline layout) or pipelined over a device's in-flight batches."""
+    if scenario.queued:
+        return "queued"
+    if not plan.worker.bench.generative:
+        if plan.compute_threads > 1:
+            return "threads"
+        if plan.worker.backend.in_flight > 1:
+            return "pipelined"
+    return "inline"
+
+
+def build(name: str, plan: ExecutionPlan) -> Executor:
+    module_name, class_name = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)(plan)
+
+
+def answer(plan: ExecutionPlan, indices, keep: bool = True) -> Collector:
+    """Answer these samples (response id i for the i-th) without LoadGen, inline: capacity estimates, the thread
+    choice, tests. The Collector holds the responses (none with keep=False)."""
+    collector = Collector(keep)
+    executor = build("inline", plan)
+    executor.attach(collector)
+    indices = [int(i) for i in indices]
+    executor.issue(Work(list(range(len(indices))), indices))
+    return collector
