@@ -47,6 +47,8 @@ def predeps(i):
     if error:
         return {'return': 1, 'error': error}
     cm_env, config = mods[0], mods[1]
+    for note in cm_env.deprecated_env(i['env']):
+        print(note)
     try:
         cm_env.check_env_paths(i['env'])
         cm_env.check_passthrough(i['env'])

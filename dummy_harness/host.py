@@ -6,6 +6,9 @@ import resource
 import sys
 from typing import Optional
 
+# Stolen CPU (s) during a run above which an INVALID latency verdict is reported as the host's doing too.
+NOTABLE_STEAL_S = 0.3
+
 
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity (taskset, a cgroup cpuset, `docker run --cpuset-cpus`),

@@ -4,7 +4,8 @@ The CLI parser (cli.py), the CM env -> option table (cm/env.py), the typed RunCo
 flags of `_cm.yaml` (`input_mapping`, `input_description`) and the README's flag table (both written by
 `python -m dummy_harness.generate`) all come from OPTIONS below. The order of OPTIONS is the CM GUI's order.
 
-A new flag = one Option here + one RunConfig field, then `python -m dummy_harness.generate`. Rules that involve
+A new flag = one Option here + one RunConfig field, then `python -m dummy_harness.generate`. Its env key is the
+upstream CM name where CM's MLPerf scripts have one for the same thing, else CM_MLPERF_DUMMY_<FLAG>. Rules that involve
 more than one option (scenario-specific targets, submission rules, device x precision) live in config.py.
 This module imports neither torch nor LoadGen.
 """
@@ -202,6 +203,8 @@ class Option:
     gui_preselect: bool = False      # the CM GUI preselects `default` (else its selectbox starts empty)
     # A path: under CM read from the flag itself, never mapped into env, whose values CM's shell re-reads.
     is_path: bool = False
+    # Env keys this option had before, still read for one release (with a one-line deprecation note).
+    old_env: Tuple[str, ...] = ()
 
     @property
     def switch(self) -> bool:
@@ -235,6 +238,8 @@ _DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _PRECISION_ALIASES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
                       "uint8": "uint8", "int8": "uint8"}
 _BACKENDS = tuple(backends.REGISTRY)
+# Upstream's CM_MLPERF_INFERENCE_VERSION spells rounds without the v (5.0).
+_ROUND_ALIASES = {**{r.lower(): r for r in rounds.ROUNDS}, **{r[1:]: r for r in rounds.ROUNDS}}
 _PROGRESS_ALIASES = {**{p: p for p in PROGRESS}, "yes": "auto", "on": "auto", "true": "auto", "no": "off",
                      "false": "off"}
 
@@ -294,9 +299,9 @@ OPTIONS: Tuple[Option, ...] = (
            "never generate the dataset: fail if it is not cached", default=False, aliases=("skip_preprocessing",)),
     Option("rerun", "CM_RERUN", yes_no, "run again even if a VALID result of the same configuration is stored",
            default=False),
-    Option("report", "CM_MLPERF_REPORT", yes_no, "at the end, write report.html (latency distribution, "
+    Option("report", "CM_MLPERF_DUMMY_REPORT", yes_no, "at the end, write report.html (latency distribution, "
            "throughput over the run, TTFT/TPOT) and its PNGs into the run folder; turns LoadGen's trace on",
-           default=False),
+           default=False, old_env=("CM_MLPERF_REPORT",)),
     Option("results_repo", "CM_MLPERF_INFERENCE_RESULTS_REPO", plain_url, "git URL or path (file://... works "
            "offline) of a repository whose dummy_harness_backend.py replaces the built-in backend", harness=False),
     # Filled by the get,git,repo dependency from --results_repo.
@@ -322,9 +327,10 @@ OPTIONS: Tuple[Option, ...] = (
     Option("division", "CM_MLPERF_SUBMISSION_DIVISION", division,
            "submission division (closed is refused: the stand-ins are not the reference models)", default="open",
            choices=("open",)),
-    Option("submission_round", "CM_MLPERF_SUBMISSION_ROUND", choice(tuple(rounds.ROUNDS)), "MLPerf round: its "
-           f"LoadGen seeds and checker version ({rounds.DEFAULT_ROUND} with --submission_dir)", default="",
-           choices=tuple(rounds.ROUNDS)),
+    Option("submission_round", "CM_MLPERF_INFERENCE_VERSION", choice(tuple(rounds.ROUNDS), _ROUND_ALIASES),
+           "MLPerf round: its LoadGen seeds and checker version "
+           f"({rounds.DEFAULT_ROUND} with --submission_dir)", default="", choices=tuple(rounds.ROUNDS),
+           old_env=("CM_MLPERF_SUBMISSION_ROUND",)),
     # Also what CM's online get,mlcommons,inference,src dependency exports.
     Option("inference_src", "CM_MLPERF_INFERENCE_SOURCE", folder("a checkout of mlcommons/inference"),
            "a checkout of mlcommons/inference: compliance audit.config files, verification scripts, the "
@@ -344,6 +350,8 @@ BY_NAME: Dict[str, Option] = {o.name: o for o in OPTIONS}
 # The options a RunConfig is built from (CM-only flags such as results_repo are checked and passed on).
 OPTION_NAMES: Tuple[str, ...] = tuple(o.name for o in OPTIONS if o.harness)
 ENV_TO_OPTION: Dict[str, str] = {o.env: o.name for o in OPTIONS if o.env and o.harness}
+# Deprecated env key -> (option, the key that replaced it).
+OLD_ENV: Dict[str, Tuple[str, str]] = {old: (o.name, o.env) for o in OPTIONS for old in o.old_env}
 PASSTHROUGH: Tuple[Option, ...] = tuple(o for o in OPTIONS if not o.harness)
 PATHS: Tuple[Option, ...] = tuple(o for o in OPTIONS if o.is_path)
 

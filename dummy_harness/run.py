@@ -37,8 +37,6 @@ from .worker import Worker, prepare
 EXIT_OK, EXIT_BAD_INPUT, EXIT_ENVIRONMENT = ExitCode.OK, ExitCode.BAD_INPUT, ExitCode.ENVIRONMENT
 # The kind each SUT reported under results.json `sut.kind`, kept for readers of earlier files.
 SUT_KIND = {False: "BatchingSUT", True: "GenerationSUT"}
-# Stolen CPU above which an INVALID latency verdict is reported as the host's doing, not only the run's.
-NOTABLE_STEAL_S = 0.3
 
 __all__ = ["run", "prepare", "tune", "execute", "collect", "summary", "RunError", "ExitCode"]
 
@@ -225,7 +223,7 @@ def collect(cfg: RunConfig, worker: Worker, results: Results) -> None:
 def summary(results: Results) -> str:
     text = format_table(results)
     stolen = results.host_cpu_stolen_s
-    if results.validity == "INVALID" and stolen is not None and stolen > NOTABLE_STEAL_S:
+    if results.validity == "INVALID" and stolen is not None and stolen > host.NOTABLE_STEAL_S:
         seconds = (results.timing_s.loadgen if results.timing_s else None) or 0
         cores = (results.environment.cpu_count if results.environment else None) or 1
         share = f" ({100 * stolen / (seconds * cores):.0f}% of its cores' time)" if seconds else ""

@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from .. import backends, catalogue
 from . import shell_paths
 from ..config import ConfigError, RunConfig, parse_options, write_options_file
-from ..options import BY_NAME, ENV_TO_OPTION, PASSTHROUGH, PATHS  # noqa: F401 (ENV_TO_OPTION: the env table)
+from ..options import BY_NAME, ENV_TO_OPTION, OLD_ENV, PASSTHROUGH, PATHS  # noqa: F401 (ENV_TO_OPTION: the env table)
 from ..results import Results
 from ..rundir import OPTIONS_FILE
 
@@ -33,7 +33,14 @@ def options_from_env(env: Mapping[str, Any]) -> Dict[str, Any]:
     missing = [what for key, what in REQUIRED.items() if str(env.get(key, "")).strip() == ""]
     if missing:
         raise ConfigError(f"no {missing[0]} is selected; add one to the tags")
-    return {option: env[key] for key, option in ENV_TO_OPTION.items() if key in env}
+    old = {option: env[key] for key, (option, new) in OLD_ENV.items() if key in env and new not in env}
+    return {**old, **{option: env[key] for key, option in ENV_TO_OPTION.items() if key in env}}
+
+
+def deprecated_env(env: Mapping[str, Any]) -> List[str]:
+    """One note per deprecated env key set (still read for one release)."""
+    return [f"note: {key} is deprecated and will stop working in the next release; use {new} (or --{option})"
+            for key, (option, new) in OLD_ENV.items() if key in env]
 
 
 def path_flags(inputs: Mapping[str, Any]) -> Dict[str, Any]:

@@ -24,10 +24,10 @@ from typing import Any, Callable, Dict, List, Optional
 from .. import rundir, scenarios
 from ..config import RunConfig
 from ..exit_codes import ExitCode
+from ..tuning import OFFLINE_ESTIMATE_MARGIN
 from ..results import Results, read_results
 from . import checker, compliance, rounds, system, tree
 
-OFFLINE_RETRY_MARGIN = 1.05
 SUMMARY_FILE = "submission.json"
 
 
@@ -90,7 +90,7 @@ def _offline_retry(perf: RunConfig, results: Results) -> Optional[RunConfig]:
     if not scenarios.get(perf.scenario).one_query or perf.run_style == "test" or not results.targets.get("estimated") or not rate \
             or results.invalid_reason != "min duration not met":
         return None
-    return replace(perf, target_qps=float(f"{rate * OFFLINE_RETRY_MARGIN:.6g}"))
+    return replace(perf, target_qps=float(f"{rate * OFFLINE_ESTIMATE_MARGIN:.6g}"))
 
 
 def _compliance_targets(cfg: RunConfig, perf_results: Results) -> Dict[str, Any]:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from dummy_harness.cm.env import (availability_check, check_interpreter, config_from_env, needs_availability_check,
-                                  options_from_env, runner_env)
+from dummy_harness.cm.env import (availability_check, check_interpreter, config_from_env, deprecated_env,
+                                  needs_availability_check, options_from_env, runner_env)
 from dummy_harness.config import ConfigError, parse_options, read_options_file
 
 BASE = {"CM_MODEL": "resnet50", "CM_MLPERF_DEVICE": "cpu", "CM_MLPERF_BACKEND": "pytorch"}
@@ -18,6 +18,30 @@ def test_env_keys_become_options():
                            "CM_RERUN": "yes", "CM_SKIP_PREPROCESS_DATASET": "no"})
     assert (cfg.scenario, cfg.max_batchsize, cfg.count, cfg.precision, cfg.rerun, cfg.skip_preprocess) == \
         ("Server", 4, 500, "float16", True, False)
+
+
+def test_env_keys_follow_one_rule_and_the_old_ones_still_work_with_a_note():
+    from dummy_harness.options import OPTIONS
+    upstream = {"CM_MODEL", "CM_MLPERF_DEVICE", "CM_MLPERF_MODEL_PRECISION", "CM_MLPERF_BACKEND", "CM_RERUN",
+                "CM_HW_NAME", "CM_SKIP_PREPROCESS_DATASET", "CM_MLPERF_CONF", "CM_MLPERF_USER_CONF",
+                "CM_MLPERF_OUTPUT_DIR", "CM_MLPERF_RUN_STYLE", "CM_MLPERF_SUBMITTER", "CM_MLPERF_SUBMISSION_DIVISION",
+                "CM_MLPERF_INFERENCE_SOURCE", "CM_MLPERF_INFERENCE_SUBMISSION_DIR", "CM_MLPERF_INFERENCE_VERSION",
+                "CM_MLPERF_INFERENCE_RESULTS_REPO", "CM_MLPERF_INFERENCE_IMPLEMENTATION_REPO"}
+    for option in OPTIONS:      # the upstream name (CM's MLPerf scripts), else CM_MLPERF_DUMMY_<FLAG>
+        assert option.env in upstream or option.env.startswith("CM_MLPERF_LOADGEN_") or \
+            option.env == f"CM_MLPERF_DUMMY_{option.name.upper()}", option
+    old = {**BASE, "CM_MLPERF_REPORT": "yes", "CM_MLPERF_SUBMISSION_ROUND": "v5.0"}
+    cfg = config_from_env(old)
+    assert cfg.report is True and cfg.submission_round == "v5.0"
+    assert deprecated_env(old) == [
+        "note: CM_MLPERF_REPORT is deprecated and will stop working in the next release; use CM_MLPERF_DUMMY_REPORT "
+        "(or --report)",
+        "note: CM_MLPERF_SUBMISSION_ROUND is deprecated and will stop working in the next release; use "
+        "CM_MLPERF_INFERENCE_VERSION (or --submission_round)"]
+    assert config_from_env({**BASE, "CM_MLPERF_INFERENCE_VERSION": "5.0"}).submission_round == "v5.0"   # upstream's
+    both = config_from_env({**old, "CM_MLPERF_DUMMY_REPORT": "no"})
+    assert both.report is False                                    # the new key wins
+    assert deprecated_env(BASE) == []
 
 
 def test_python_api_values_keep_their_type():
