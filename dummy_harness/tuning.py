@@ -16,6 +16,7 @@ import numpy as np
 
 from . import scenarios
 from .config import RunConfig
+from .exit_codes import ExitCode, RunError
 from .host import usable_cores
 from .loadgen import settings as lg_settings
 from .loadgen.settings import Targets
@@ -290,7 +291,10 @@ def tune(cfg: RunConfig, worker, clock: Clock = time.perf_counter) -> Tuning:
                 estimate_latency = scenario.official_query_samples * 1e3 / estimate_qps
 
     tuned.targets = targets(cfg, estimate_qps, estimate_latency)
-    tuned.settings, tuned.settings_facts = lg_settings.build(cfg, cfg.run_dir, tuned.targets)
+    try:
+        tuned.settings, tuned.settings_facts = lg_settings.build(cfg, cfg.run_dir, tuned.targets)
+    except lg_settings.SettingsError as exc:
+        raise RunError(str(exc), ExitCode.BAD_INPUT) from None
 
     if scenario.hard_bound and not bench.generative:
         bound_ms = scenario.latency_bound_ns(tuned.settings) / 1e6

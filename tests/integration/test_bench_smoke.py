@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -14,8 +16,12 @@ def test_bench_quick_prints_one_json_object_with_the_figures_and_the_host_steal(
     assert p.returncode == 0, p.stderr[-3000:]
     figures = json.loads(p.stdout.strip().splitlines()[-1])
     assert {"noop_floor", "reference_style", "cost_scaling", "machine"} <= set(figures)
-    assert figures["noop_floor"]["offline_samples_per_s"]["harness"] > 0
-    assert figures["reference_style"]["ratio"] > 0
-    assert figures["cost_scaling"]["offline_slope"]["mean_overhead_us"] != 0
+    # Each ratio is the quotient of the two arms it names, as printed (to the rounding of the table).
+    offline = figures["noop_floor"]["offline_samples_per_s"]
+    assert offline["ratio"] == pytest.approx(offline["harness"] / offline["bare"], abs=2e-3)
+    style = figures["reference_style"]
+    assert style["ratio"] == pytest.approx(style["harness"] / style["reference_style"], abs=2e-3)
+    assert {"target", "batch", "workers"} <= set(style)
+    assert {"offline_slope", "server_slope"} <= set(figures["cost_scaling"])
     assert set(figures["machine"]["figure_host_steal_s"]) == {"noop_floor", "reference_style", "cost_scaling"}
     assert all(f"host steal {v} s" in p.stdout for v in figures["machine"]["figure_host_steal_s"].values())

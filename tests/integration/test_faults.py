@@ -39,6 +39,27 @@ FAILING = faulty_backend("fails-on-batch-3", 3, 'raise RuntimeError("injected fa
 HANGING = faulty_backend("hangs-on-batch-2", 2, "time.sleep(3600)")
 
 
+def waiting_backend(go: Path) -> str:
+    """A backend whose first batch under LoadGen (submit: the predicts that size the run are not held) waits until
+    the file `go` exists: the run holds its folder for as long as the test needs, however slowly another process
+    starts."""
+    return f"""
+import os
+import time
+
+from dummy_harness.backends.pytorch import PyTorchBackend
+
+
+class Backend(PyTorchBackend):
+    name = "waits-for-go"
+
+    def submit(self, inputs):
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.05)
+        return super().submit(inputs)
+"""
+
+
 def plugin(tmp_path: Path, source: str) -> Path:
     repo = tmp_path / "vendor"
     repo.mkdir()
@@ -75,8 +96,9 @@ def test_a_model_failing_mid_run_ends_the_run_without_made_up_answers(harness, t
 def test_a_hanging_model_is_ended_by_the_watchdog(harness, tmp_path):
     out = tmp_path / "o"
     start = time.monotonic()
-    r = harness("--scenario=SingleStream", "--watchdog_s=3", f"--implementation_repo={plugin(tmp_path, HANGING)}",
-                f"--output_dir={out}", timeout=120)
+    # --threads=1: no pool-size choice before the test, whose timed predicts would hang outside the watchdog's watch.
+    r = harness("--scenario=SingleStream", "--watchdog_s=3", "--threads=1",
+                f"--implementation_repo={plugin(tmp_path, HANGING)}", f"--output_dir={out}", timeout=120)
     assert r.returncode == 5, r.output[-3000:]
     assert time.monotonic() - start < 60
     assert "watchdog: no response for" in r.stderr.strip().splitlines()[-1]
@@ -122,17 +144,19 @@ def test_sigterm_stops_promptly_keeps_logs_and_is_not_mistaken_for_a_result(harn
 
 
 def test_two_runs_into_one_folder_do_not_mix(tmp_path, dataset_dir):
-    out = tmp_path / "o"
-    first = start_server_run(tmp_path, dataset_dir, out, "--count=500", "--server_target_qps=100")
-    wait_for_loadgen(out)
+    out, go = tmp_path / "o", tmp_path / "go"
+    first = start_server_run(tmp_path, dataset_dir, out, "--count=500", "--server_target_qps=100",
+                             f"--implementation_repo={plugin(tmp_path, waiting_backend(go))}")
+    wait_for_loadgen(out)                          # the first run holds the folder until `go` exists
     second = subprocess.run([str(BIN / "dummy-harness"), "--scenario=Server", f"--output_dir={out}",
                              f"--dataset_dir={dataset_dir}"], cwd=tmp_path, stdin=subprocess.DEVNULL,
                             capture_output=True, text=True, timeout=120)
+    go.touch()
     assert second.returncode == 3
     assert f"another run (pid {first.pid}) is writing" in second.stderr
     first.communicate(timeout=120)
     assert first.returncode == 0
-    results = results_of(only_run_dir(out, "Server"))     # (VALID or not: the second process competed for CPU)
+    results = results_of(only_run_dir(out, "Server"))     # (VALID or not: its first batch waited)
     assert results["status"] == "ok" and results["error_count"] == 0 and results["sut"]["samples"] == 500
 
 

@@ -5,19 +5,11 @@ import io
 import numpy as np
 import pytest
 
+from dummy_harness.loadgen.settings import explicit as settings
 from dummy_harness.loadgen.trace import MAX_SAMPLES, Trace, expected_samples, percentile, trace_plan
 from dummy_harness.report import draw
 from dummy_harness.report.views import Chart, Mark, Series, cdf, nice_width, throughput_chart, trace_note
 from dummy_harness.results import PerformanceResult, Results
-
-
-def settings(scenario, **values):
-    import mlperf_loadgen as lg
-
-    s = lg.TestSettings()
-    for key, value in values.items():
-        setattr(s, key, value)
-    return s
 
 
 def test_the_trace_is_on_for_short_runs_and_off_where_it_would_be_huge():
@@ -32,6 +24,10 @@ def test_the_trace_is_on_for_short_runs_and_off_where_it_would_be_huge():
     multi = settings("MultiStream", min_duration_ms=600_000, min_query_count=662, multi_stream_samples_per_query=8,
                      multi_stream_expected_latency_ns=1_000_000)
     assert expected_samples(multi, "MultiStream") == 600_000 * 8 > MAX_SAMPLES
+    single = settings("SingleStream", min_duration_ms=600_000, min_query_count=1024,
+                      single_stream_expected_latency_ns=1_000_000)
+    assert expected_samples(single, "SingleStream") == 600_000 and trace_plan(single, "SingleStream")["expected_mb"] \
+        == 384.0                                    # 640 bytes a SingleStream sample, against 320 for MultiStream
 
 
 def test_a_run_without_trace_says_so_in_one_line_and_why():
