@@ -279,12 +279,23 @@ def cmr(cm_env, tmp_path, dataset_dir, work) -> ScriptRunner:
     return ScriptRunner("cmr", cm_env, tmp_path, dataset_dir, work, None, None)
 
 
+def dummy_harness(*args: str, cwd: Path, timeout: int = 240) -> Completed:
+    """The console script `dummy-harness <args...>` as a user runs it (its own process group, stdin closed)."""
+    p = run_tree([str(BIN / "dummy-harness"), *args], timeout, cwd=cwd)
+    return Completed(p.returncode, p.stdout, p.stderr, None)
+
+
+def start_dummy_harness(*args: str, cwd: Path, **popen) -> subprocess.Popen:
+    """The console script started in the background (stdin closed; output piped unless `popen` says otherwise)."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+    return subprocess.Popen([str(BIN / "dummy-harness"), *args], cwd=cwd, stdin=subprocess.DEVNULL, **popen)
+
+
 @pytest.fixture
 def harness(tmp_path, dataset_dir):
-    """The console script `dummy-harness <args...>`."""
+    """`dummy-harness <args...>` in a fresh folder, with the session's dataset cache."""
     def run(*args: str, timeout: int = 240) -> Completed:
-        p = run_tree([str(BIN / "dummy-harness"), *args, f"--dataset_dir={dataset_dir}"], timeout, cwd=tmp_path)
-        return Completed(p.returncode, p.stdout, p.stderr, None)
+        return dummy_harness(*args, f"--dataset_dir={dataset_dir}", cwd=tmp_path, timeout=timeout)
     return run
 
 

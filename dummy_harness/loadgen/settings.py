@@ -136,6 +136,17 @@ def set_round_seeds(settings, round_name: str) -> Dict[str, object]:
     return {"round": round_name, **seeds.__dict__}
 
 
+def official(model_key: str, scenario: str):
+    """TestSettings of the official conf embedded in LoadGen for a benchmark's model key and scenario."""
+    import mlperf_loadgen as lg
+
+    settings = lg.TestSettings()
+    rc = settings.FromConfig("", model_key, scenario, 0)
+    if rc != 0:
+        raise SettingsError(f"LoadGen has no official conf for {model_key}/{scenario} (code {rc})")
+    return settings
+
+
 def explicit(scenario: str, mode: str = "performance", **values):
     """TestSettings from explicit values only, no conf file (several tests in one process: bench/, the tests);
     min_duration is 0 unless given."""

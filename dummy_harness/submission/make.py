@@ -45,11 +45,9 @@ def official_sizes(cfg: RunConfig) -> RunConfig:
     then reports the sample count, as it must."""
     if cfg.run_style == "test":
         return cfg
-    import mlperf_loadgen as lg
+    from ..loadgen.settings import official
 
-    settings = lg.TestSettings()
-    settings.FromConfig("", cfg.spec.loadgen_key, cfg.scenario, 0)    # this process runs no LoadGen test
-    needed = int(settings.performance_sample_count_override)
+    needed = int(official(cfg.spec.loadgen_key, cfg.scenario).performance_sample_count_override)   # no test here
     if cfg.count:
         raise SubmissionError(f"--count shortens {cfg.run_style}-style runs below the official query counts; drop it "
                               "(or use --run_style=test to check the layout only)", ExitCode.BAD_INPUT)

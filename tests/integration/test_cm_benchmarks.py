@@ -32,11 +32,8 @@ for _spec in catalogue.CATALOGUE.values():
 
 def official_conf(spec: BenchmarkSpec, scenario: str):
     """LoadGen's official settings of this benchmark and scenario (the conf embedded in LoadGen)."""
-    import mlperf_loadgen as lg
-
-    settings = lg.TestSettings()
-    assert settings.FromConfig("", spec.loadgen_key, scenario, 0) == 0
-    return settings
+    from dummy_harness.loadgen.settings import official
+    return official(spec.loadgen_key, scenario)
 
 
 def in_sample(spec: BenchmarkSpec, scenario: str, mode: str) -> bool:

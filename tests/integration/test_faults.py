@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import BIN, only_run_dir, results_of
+from conftest import dummy_harness, only_run_dir, results_of, start_dummy_harness
 
 def faulty_backend(name: str, on_batch: int, fault: str) -> str:
     """Source of a backend plug-in that does `fault` on its `on_batch`-th batch after load (warm-up excluded)."""
@@ -107,9 +107,8 @@ def test_a_hanging_model_is_ended_by_the_watchdog(harness, tmp_path):
 
 
 def start_server_run(tmp_path: Path, dataset_dir, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "dummy-harness"), "--scenario=Server", f"--output_dir={out}",
-                             f"--dataset_dir={dataset_dir}", *extra], cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_dummy_harness("--scenario=Server", f"--output_dir={out}", f"--dataset_dir={dataset_dir}", *extra,
+                               cwd=tmp_path)
 
 
 def wait_for_loadgen(out: Path, deadline_s: float = 120) -> Path:
@@ -148,9 +147,8 @@ def test_two_runs_into_one_folder_do_not_mix(tmp_path, dataset_dir):
     first = start_server_run(tmp_path, dataset_dir, out, "--count=500", "--server_target_qps=100",
                              f"--implementation_repo={plugin(tmp_path, waiting_backend(go))}")
     wait_for_loadgen(out)                          # the first run holds the folder until `go` exists
-    second = subprocess.run([str(BIN / "dummy-harness"), "--scenario=Server", f"--output_dir={out}",
-                             f"--dataset_dir={dataset_dir}"], cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=120)
+    second = dummy_harness("--scenario=Server", f"--output_dir={out}", f"--dataset_dir={dataset_dir}", cwd=tmp_path,
+                           timeout=120)
     go.touch()
     assert second.returncode == 3
     assert f"another run (pid {first.pid}) is writing" in second.stderr

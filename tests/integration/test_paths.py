@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, detail_records, results_of, run_tree
+from conftest import detail_records, dummy_harness, results_of
 
 pytestmark = pytest.mark.cm
 
@@ -100,8 +100,8 @@ def test_risky_paths_under_cm_and_mlcflow(script, entry, base, tmp_path, mode):
 def test_risky_paths_through_the_console_script(base, tmp_path):
     folder = base / NAME
     out = folder / "out cli"
-    p = run_tree([str(BIN / "dummy-harness"), "--scenario=SingleStream", *flags(base, folder, out)], 240, cwd=tmp_path)
-    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    p = dummy_harness("--scenario=SingleStream", *flags(base, folder, out), cwd=tmp_path)
+    assert p.returncode == 0, p.output[-3000:]
     check_run(base, folder, out)
     no_command_ran(tmp_path)
 

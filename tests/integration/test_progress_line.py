@@ -2,9 +2,8 @@
 redrawn in place on a terminal, none with --progress=off; it always ends before LoadGen's summary."""
 import os
 import re
-import subprocess
 
-from conftest import BIN
+from conftest import start_dummy_harness
 
 SUMMARY = "================================================\nMLPerf Results Summary"
 # 1.5 s of SingleStream at least: long enough for a line (the thread looks every second), short for a test. The
@@ -44,10 +43,8 @@ def test_on_a_terminal_one_line_is_redrawn_in_place_and_ends_before_the_summary(
 
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))     # 40 rows, 200 columns
-    args = [str(BIN / "dummy-harness"), "--scenario=Server", "--count=60", "--target_qps=50",
-            f"--output_dir={tmp_path / 'o'}", f"--dataset_dir={dataset_dir}"]
-    with subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.PIPE,
-                          cwd=tmp_path) as proc:
+    with start_dummy_harness("--scenario=Server", "--count=60", "--target_qps=50", f"--output_dir={tmp_path / 'o'}",
+                             f"--dataset_dir={dataset_dir}", cwd=tmp_path, stdout=terminal, text=False) as proc:
         os.close(terminal)
         out = b""
         while True:

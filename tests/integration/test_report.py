@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import BIN, detail_records, only_run_dir, results_of, run_tree
+from conftest import detail_records, dummy_harness, only_run_dir, results_of, run_tree
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -23,12 +23,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def tree(tmp_path_factory, dataset_dir):
     out = tmp_path_factory.mktemp("report") / "résultats du test"     # a space and an accent, as users name folders
     common = [f"--output_dir={out}", f"--dataset_dir={dataset_dir}"]
-    llm = run_tree([str(BIN / "dummy-harness"), "--model=llama2-70b-99", "--scenario=Server", "--count=16",
-                    "--report=yes", *common], 240, cwd=out.parent)
-    assert llm.returncode == 0, (llm.stdout + llm.stderr)[-3000:]
-    plain = run_tree([str(BIN / "dummy-harness"), "--backend=null", "--scenario=SingleStream", "--count=64", *common],
-                     240, cwd=out.parent)
-    assert plain.returncode == 0, (plain.stdout + plain.stderr)[-3000:]
+    llm = dummy_harness("--model=llama2-70b-99", "--scenario=Server", "--count=16", "--report=yes", *common,
+                        cwd=out.parent)
+    assert llm.returncode == 0, llm.output[-3000:]
+    plain = dummy_harness("--backend=null", "--scenario=SingleStream", "--count=64", *common, cwd=out.parent)
+    assert plain.returncode == 0, plain.output[-3000:]
     page = out.parent / "rapport d'essai é.html"          # any path the user types: a space, a quote, an accent
     tree_report = run_tree([sys.executable, "-m", "dummy_harness.report", str(out), "--html", str(page)], 240,
                            cwd=out.parent)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import ROOT, dummy_harness
 
 INFERENCE = Path(os.environ.get("MLPERF_INFERENCE_SRC") or ROOT.parent / "shared" / "third_party" / "mlperf-inference")
 CHECKER = INFERENCE / "tools" / "submission" / "submission_checker.py"
@@ -42,11 +42,6 @@ def checker_errors(log_text):
 
 def not_explained_by_run_length(errors):
     return [e for e in errors if not any(re.search(p, e) for p in SHORT_RUN_ERRORS)]
-
-
-def dummy_harness(*args, cwd, timeout=600):
-    return subprocess.run([str(BIN / "dummy-harness"), *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 # The submission and output folders have risky names, as people's folders may (spaces, quotes, `$`, backticks,

@@ -9,18 +9,9 @@ import numpy as np
 import pytest
 
 from dummy_harness.loadgen import progress as P
+from dummy_harness.loadgen.settings import explicit as settings
 from dummy_harness.executors.base import ExecutionPlan, Executor
 from dummy_harness.loadgen.sut import SUT
-
-
-def settings(scenario: str, **values):
-    import mlperf_loadgen as lg
-
-    s = lg.TestSettings()
-    s.scenario = getattr(lg.TestScenario, scenario)
-    for name, value in values.items():
-        setattr(s, name, value)
-    return s
 
 
 def test_the_plan_is_what_loadgen_will_ask_for():

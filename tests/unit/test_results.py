@@ -1,11 +1,11 @@
 """results.json keeps its keys, their order and their value types: the fixtures under data/results/ are files
 the harness wrote before results became a typed object (a performance, accuracy, Server, LLM and aborted run)."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import dummy_harness
 
 from dummy_harness.report import format_table
 from dummy_harness.results import Results, read_results
@@ -78,9 +78,7 @@ def test_a_run_writes_the_keys_and_types_of_today(kind, args, code, tmp_path, da
         vendor.mkdir()
         (vendor / "dummy_harness_backend.py").write_text(HANGING)
         extra = [f"--implementation_repo={vendor}"]
-    p = subprocess.run([sys.executable, "-m", "dummy_harness", *args, *extra, f"--output_dir={tmp_path / 'out'}",
-                        f"--dataset_dir={dataset_dir}"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=240)
+    p = dummy_harness(*args, *extra, f"--output_dir={tmp_path / 'out'}", f"--dataset_dir={dataset_dir}", cwd=tmp_path)
     assert p.returncode == code, p.stderr[-2000:]
     written = json.loads(next((tmp_path / "out").glob("*/*/*/performance/run_1/results.json")).read_text())
     want, got = shape(stored(kind)), shape(written)

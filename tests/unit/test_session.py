@@ -11,6 +11,7 @@ import pytest
 
 from dummy_harness.executors.base import Answer, ExecutionPlan, Executor
 from dummy_harness.loadgen.session import SWITCH_INTERVAL_S, LoadGenSession
+from dummy_harness.loadgen.settings import explicit
 from dummy_harness.loadgen.sut import SUT
 from dummy_harness.models.base import Encoded
 
@@ -70,15 +71,7 @@ class Samples:
 
 
 def offline_settings():
-    import mlperf_loadgen as lg
-
-    s = lg.TestSettings()
-    s.scenario = lg.TestScenario.Offline
-    s.mode = lg.TestMode.PerformanceOnly
-    s.min_duration_ms = 0
-    s.min_query_count = s.max_query_count = SAMPLES
-    s.offline_expected_qps = 1
-    return s
+    return explicit("Offline", min_query_count=SAMPLES, max_query_count=SAMPLES, offline_expected_qps=1)
 
 
 def own_handler(signum, frame):

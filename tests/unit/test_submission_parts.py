@@ -56,12 +56,9 @@ def test_compliance_runs_have_their_own_folder(tmp_path):
 
 
 def test_round_seeds_reach_loadgen_settings():
-    import mlperf_loadgen as lg
+    from dummy_harness.loadgen.settings import official, set_round_seeds
 
-    from dummy_harness.loadgen.settings import set_round_seeds
-
-    settings = lg.TestSettings()
-    settings.FromConfig("", "resnet50", "Offline", 0)
+    settings = official("resnet50", "Offline")
     embedded = settings.qsl_rng_seed
     shown = set_round_seeds(settings, "v5.0")
     assert settings.qsl_rng_seed == 6023615788873153749 != embedded
