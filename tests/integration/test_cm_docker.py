@@ -17,12 +17,11 @@ from typing import Dict, List
 import pytest
 import yaml
 
-from conftest import fake_docker_env, index_of, run_lines
+from conftest import ROOT, fake_docker_env, index_of, run_lines
 from dummy_harness.cm import repo as cm_repo
 
 pytestmark = pytest.mark.cm
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 UNIQUE_TAG = "loadgen-dummy"
 UID = "81c88d9114a993c2"

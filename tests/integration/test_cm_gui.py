@@ -13,11 +13,10 @@ import pytest
 import yaml
 
 from cm_gui_page import one_line, printed_command, readme_gui_tags, render, widget
-from conftest import BIN, Completed, run_tree
+from conftest import BIN, Completed, ROOT, run_tree
 
 pytestmark = pytest.mark.cm
 
-ROOT = Path(__file__).resolve().parents[2]
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
 SKIP_RUN = "--env.CM_MLPERF_SKIP_RUN=yes"
 

@@ -19,11 +19,10 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import only_run_dir, results_of, run_tree
+from conftest import ROOT, only_run_dir, results_of, run_tree
 
 pytestmark = pytest.mark.docker_engine
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 ENGINE = ROOT / "scripts" / "docker-engine.sh"
 # Its own state and data root: a Docker engine already used on this host keeps its images and state.

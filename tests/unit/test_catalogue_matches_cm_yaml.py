@@ -8,7 +8,7 @@ from dummy_harness import catalogue
 from dummy_harness.cm.env import ENV_TO_OPTION
 from dummy_harness.options import OPTION_NAMES, PATHS
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
 SEED_FLAGS = {"count", "max_batchsize", "mlperf_conf", "mode", "output_dir", "performance_sample_count",
               "scenario", "user_conf", "skip_preprocess", "skip_preprocessing", "target_qps",

@@ -3,7 +3,6 @@ declarations (options.py, catalogue.py, backends/__init__.py); hand-written part
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,7 +10,7 @@ import yaml
 from dummy_harness.cm import generate
 from dummy_harness.options import OPTIONS, Option, whole
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT
 
 
 @pytest.fixture

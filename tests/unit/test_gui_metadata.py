@@ -22,7 +22,6 @@ CM itself (repo/automation/script/module.py, _get_variations_with_aliases() and
 _get_name_for_dynamic_variation_tag()) maps `_bs.N` to the variation `bs.#` and refuses an `alias` next to a
 `group` or `default`; `bs.#` therefore joins the batch-size group through its alias target.
 """
-from pathlib import Path
 
 import pytest
 import yaml
@@ -31,7 +30,7 @@ from dummy_harness import options
 from dummy_harness.cm.env import ENV_TO_OPTION, config_from_env
 from dummy_harness.config import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
 # Path flags are described but not mapped: customize.py reads them from CM's input (see cm/env.py).
 FLAGS = {**META["input_mapping"], **{o.name: o.env for o in options.PATHS if o.cm_flag}}

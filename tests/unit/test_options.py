@@ -1,6 +1,5 @@
 """One declaration per option: the CLI, the CM env table, the CM GUI metadata and RunConfig all read options.py."""
 from dataclasses import fields
-from pathlib import Path
 
 import yaml
 
@@ -8,7 +7,7 @@ from dummy_harness import cli, options
 from dummy_harness.cm import env as cm_env
 from dummy_harness.config import RunConfig, parse_options
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT
 META = yaml.safe_load((ROOT / "_cm.yaml").read_text())
 # Read by parse_options to resolve RunConfig.target_qps / target_latency for the scenario: not fields themselves.
 PER_SCENARIO = {"offline_target_qps", "server_target_qps", "singlestream_target_latency",

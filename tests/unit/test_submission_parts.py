@@ -13,7 +13,7 @@ from dummy_harness.cli import make_parser
 from dummy_harness.results import PerformanceResult, Results
 from dummy_harness.submission import checker, compliance, rounds, system, tree
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import ROOT
 INFERENCE = ROOT.parent / "shared" / "third_party" / "mlperf-inference"
 
 
