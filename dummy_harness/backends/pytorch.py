@@ -86,8 +86,8 @@ class PyTorchBackend(Backend):
         for batch in calibration[:2]:       # warm-up: allocator, kernel selection
             self.predict(batch)
         if self.device.type == "cuda" and calibration:
-            # Every batch size the SUT may form, once: on an H200 the first batch of each new size took 40-80 ms
-            # (kernel selection, lazy module loading) against 1-3 ms after, enough to fail a Server latency bound.
+            # Every batch size the SUT may form, once: the first batch of a new size selects kernels and loads
+            # modules lazily, which takes long enough to fail a Server latency bound.
             first = calibration[0]
             for size in range(1, first[0].shape[0]):
                 self.predict(tuple(x[:size] for x in first))

@@ -107,7 +107,7 @@ def plan(settings, scenario, total: int, performance_count: int, accuracy: bool,
 
     def issued(count: int) -> int:
         # Equal-issue mode (the LLMs' sample_concatenate_permutation) rounds the count up to a multiple of the
-        # loaded samples, past max_query_count too (measured: 40 -> 64 with 64 loaded, 40 -> 48 with 24).
+        # loaded samples, past max_query_count too (loadgen-facts.md).
         if settings.sample_concatenate_permutation and performance_count > 0:
             return math.ceil(count / performance_count) * performance_count
         return count
