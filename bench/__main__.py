@@ -23,24 +23,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition: a smoke run")
     parser.add_argument("--only", nargs="*", default=None, help="figure names to run (default: all)")
+    parser.add_argument("--save", default="", metavar="FILE", help="also write the JSON object to FILE (for "
+                        "python -m bench.compare)")
     args = parser.parse_args()
     q = args.quick
     reps = 1 if q else 3
+    blocks = 2 if q else 9          # interleaved blocks of a ratio (common.interleaved)
     figures = {
         "harness_efficiency": lambda: efficiency.harness_efficiency(
-            seconds=0.1 if q else 0.6, repeats=reps, batches=(1, 8) if q else (1, 8, 32)),
+            seconds=0.1 if q else 0.3, blocks=blocks, batches=(1, 8) if q else (1, 8, 32)),
         # Short interleaved blocks (300 queries x 3 read anywhere from 0.90 to 1.35 on one quiet machine).
         "latency_overhead": lambda: efficiency.latency_overhead(queries=40 if q else 100, repeats=1 if q else 15),
-        "noop_floor": lambda: floor.noop_floor(repeats=reps, offline_samples=5000 if q else 200_000,
+        "noop_floor": lambda: floor.noop_floor(blocks=blocks, offline_samples=5000 if q else 200_000,
                                                server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
                                                search_budget_s=2 if q else 60),
-        "progress_cost": lambda: floor.progress_cost(repeats=reps, search_repeats=1, offline_samples=5000 if q else 200_000,
+        "progress_cost": lambda: floor.progress_cost(blocks=blocks, search_repeats=1, offline_samples=5000 if q else 200_000,
                                                      server_queries_s=0.2 if q else 0.5, ss_queries=200 if q else 2000,
                                                      search_budget_s=5 if q else 60,
                                                      hot_path_samples=5000 if q else 200_000),
         # One search per arm: a search already probes each rate up to twice (see common.find_ceiling).
         "server_batching": lambda: serving.server_batching(repeats=1),
-        "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 2.0, repeats=reps),
+        "reference_style": lambda: floor.reference_style(seconds=0.2 if q else 0.8, blocks=blocks),
         "cost_scaling": lambda: scaling.cost_scaling(repeats=1 if q else 3, sizes=(256, 1024) if q else
                                                      (256, 4096, 65536), issued=5000 if q else 200_000,
                                                      server_s=0.2 if q else 1.0, search_budget_s=2 if q else 40),
@@ -75,6 +78,9 @@ def main() -> None:
                   f"during the run (more than {100 * MAX_STEAL:g}%); run again when it is quieter", flush=True)
         else:
             write_results_md(results)
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(results, f, indent=1)
     print(json.dumps(results))
 
 
@@ -82,7 +88,9 @@ def write_results_md(results) -> None:
     lines = ["# Benchmark results", "",
              f"Latest full run of `python -m bench`, {datetime.date.today().isoformat()}, on "
              f"{results['machine']['cpu']} ({results['machine']['cores']} cores), Python "
-             f"{results['machine']['python']}, torch {results['machine']['torch']}. Medians of 3 repetitions. "
+             f"{results['machine']['python']}, torch {results['machine']['torch']}. Ratios are the median of interleaved "
+             "blocks, with the blocks' spread (`spread_pct`, half their interquartile range) and `noisy` where it "
+             "exceeds 3%. "
              f"The suite took {results['machine']['suite_seconds']:.0f} s "
              f"({', '.join(f'{k} {v:.0f} s' for k, v in results['machine']['figure_seconds'].items())}); the "
              f"host took {100 * results['machine']['host_steal_share']:.2f}% of the VM's CPU (steal). A figure "

@@ -147,8 +147,40 @@ def ceiling_row(ours: Sequence[Ceiling], theirs: Sequence[Ceiling], our_name: st
     row["ratio"] = round(a / b, 3) if isinstance(a, float) and isinstance(b, float) and b else "none (capped)"
     row["target"] = target
     row["resolution"] = "5%"
+    # Each ceiling is bracketed to 5%, so their ratio is known to about that either way.
+    row["noisy"] = "±5% (the searches' resolution)"
     row["probes"] = sum(len(f.probes) for f in list(ours) + list(theirs))
     return row
+
+
+# A ratio whose blocks spread more than this (half their interquartile range over their median) is labelled noisy:
+# two runs of the bench are expected to agree within it on every ratio that is not.
+NOISE = 0.03
+
+
+def ratio_row(ratios: Sequence[float], **extra) -> Dict[str, object]:
+    """The row of a ratio measured in interleaved blocks: the median block ratio, how far the blocks spread
+    (half the interquartile range, % of the median), and `noisy` where that exceeds NOISE."""
+    q1, mid, q3 = np.percentile(np.asarray(ratios, float), (25, 50, 75))
+    spread = (q3 - q1) / 2 / mid if mid else 0.0
+    row: Dict[str, object] = {"ratio": round(float(mid), 3), "spread_pct": round(100 * spread, 1),
+                              "blocks": len(ratios)}
+    if spread > NOISE:
+        row["noisy"] = True
+    row.update(extra)
+    return row
+
+
+def interleaved(numerator: Callable[[], float], denominator: Callable[[], float], blocks: int) -> List[float]:
+    """`blocks` ratios numerator / denominator, each block a short denominator, numerator, denominator again
+    (averaged): the host's speed drifts over seconds, so each ratio compares measurements taken moments apart."""
+    ratios = []
+    for _ in range(blocks):
+        before = denominator()
+        top = numerator()
+        after = denominator()
+        ratios.append(top / ((before + after) / 2))
+    return ratios
 
 
 def median(values: Sequence[float]) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import array
 import queue
 import threading
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class BareSUT:
         pass
 
 
-def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: float = 0.5,
+def noop_floor(blocks: int, offline_samples: int = 200_000, server_queries_s: float = 0.5,
                ss_queries: int = 2000, search_budget_s: float = 60.0) -> Dict[str, Dict[str, object]]:
     r = c.rig("resnet50", backend="null", batch=8)
     out: Dict[str, Dict[str, float]] = {}
@@ -49,11 +49,15 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
                            offline_expected_qps=1)
         return float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_samples_per_second"])
 
-    harness_rates = [offline(lambda: c.batching_sut(r, 256, inline=True)) for _ in range(repeats)]
-    bare_rates = [offline(BareSUT) for _ in range(repeats)]
-    out["offline_samples_per_s"] = {"harness": round(c.median(harness_rates)), "bare": round(c.median(bare_rates)),
-                                    "ratio": round(c.median(harness_rates) / c.median(bare_rates), 3),
-                                    "harness_batch": 256, "target": 0.5}
+    # Interleaved blocks: harness over the bare SUT around it (common.interleaved).
+    harness_rates = []
+
+    def harness_offline() -> float:
+        harness_rates.append(offline(lambda: c.batching_sut(r, 256, inline=True)))
+        return harness_rates[-1]
+    ratios = c.interleaved(harness_offline, lambda: offline(BareSUT), blocks)
+    out["offline_samples_per_s"] = c.ratio_row(ratios, harness=round(c.median(harness_rates)),
+                                               harness_batch=256, target=0.5)
 
     def server_probe(make):
         def probe(qps: float) -> bool:
@@ -64,28 +68,30 @@ def noop_floor(repeats: int, offline_samples: int = 200_000, server_queries_s: f
 
     # Each search grows until a rate fails and narrows to 5%; short probes (server_queries_s of queries) pay
     # for the higher rates. The two arms alternate so that a change in the host's load touches both.
-    harness, bare = [], []
-    for _ in range(repeats):
-        harness.append(c.find_ceiling(server_probe(lambda: c.batching_sut(r, 64, inline=False)), 8000,
-                                      budget_s=search_budget_s))
-        bare.append(c.find_ceiling(server_probe(BareSUT), 8000, budget_s=search_budget_s))
+    harness = [c.find_ceiling(server_probe(lambda: c.batching_sut(r, 64, inline=False)), 8000,
+                              budget_s=search_budget_s)]
+    bare = [c.find_ceiling(server_probe(BareSUT), 8000, budget_s=search_budget_s)]
     out["server_highest_valid_qps"] = c.ceiling_row(harness, bare, "harness", "bare", target=0.5)
 
     def ss(make) -> float:
         s = c.settings_for("SingleStream", min_query_count=ss_queries, max_query_count=ss_queries)
         return float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_90.00_percentile_latency_ns"]) / 1e3
 
-    harness_us = [ss(lambda: c.batching_sut(r, 1, inline=True)) for _ in range(repeats)]
-    bare_us = [ss(BareSUT) for _ in range(repeats)]
-    out["singlestream_p90_us"] = {"harness": round(c.median(harness_us), 1), "bare": round(c.median(bare_us), 1)}
+    harness_us = []
+
+    def harness_ss() -> float:
+        harness_us.append(ss(lambda: c.batching_sut(r, 1, inline=True)))
+        return harness_us[-1]
+    ratios = c.interleaved(harness_ss, lambda: ss(BareSUT), blocks)
+    out["singlestream_p90_us"] = c.ratio_row(ratios, harness=round(c.median(harness_us), 1))
     return out
 
 
-def progress_cost(repeats: int, offline_samples: int = 200_000, server_queries_s: float = 0.5,
+def progress_cost(blocks: int, offline_samples: int = 200_000, server_queries_s: float = 0.5,
                   ss_queries: int = 2000, search_budget_s: float = 60.0, hot_path_samples: int = 200_000,
                   search_repeats: int = 1) -> Dict[str, Dict[str, object]]:
-    """noop_floor's harness figures with the progress line off and on (as on a terminal, drawn into /dev/null),
-    each repetition measuring off then on; ratio = on / off (1 = no cost; for latency, above 1 = slower)."""
+    """noop_floor's harness figures with the progress line off and on (as on a terminal, drawn into /dev/null), in
+    interleaved blocks (off, on, off); ratio = on / off (1 = no cost; for latency, above 1 = slower)."""
     r = c.rig("resnet50", backend="null", batch=8)
     out: Dict[str, Dict[str, float]] = {}
 
@@ -107,19 +113,16 @@ def progress_cost(repeats: int, offline_samples: int = 200_000, server_queries_s
         return float(c.loadgen_test(c.batching_sut(r, 1, inline=True), r.store, s, r.dataset.count, progress)
                      ["result_90.00_percentile_latency_ns"]) / 1e3
 
-    for name, measure in (("offline_samples_per_s", offline), ("server_highest_valid_qps", server),
-                          ("singlestream_p90_us", singlestream)):
-        off, on = [], []
-        for _ in range(search_repeats if name == "server_highest_valid_qps" else repeats):
-            off.append(measure(False))
-            on.append(measure(True))
-        if name == "server_highest_valid_qps":      # searches: a capped one gives no ratio
-            row = c.ceiling_row(on, off, "on", "off", target=1.0)
-            out[name] = {"off": row["off"], "on": row["on"], "ratio": row["ratio"]}
-            continue
-        out[name] = {"off": round(c.median(off), 1), "on": round(c.median(on), 1),
-                     "ratio": round(c.median(on) / max(c.median(off), 1e-9), 3)}
-    out["sut_ns_per_sample"] = sut_ns_per_sample(r, hot_path_samples, repeats)
+    for name, measure in (("offline_samples_per_s", offline), ("singlestream_p90_us", singlestream)):
+        ratios = c.interleaved(lambda: measure(True), lambda: measure(False), blocks)
+        out[name] = c.ratio_row(ratios)
+    ons, offs = [], []
+    for _ in range(search_repeats):           # searches: a capped one gives no ratio
+        offs.append(server(False))
+        ons.append(server(True))
+    row = c.ceiling_row(ons, offs, "on", "off", target=1.0)
+    out["server_highest_valid_qps"] = {k: row[k] for k in ("off", "on", "ratio", "noisy")}
+    out["sut_ns_per_sample"] = sut_ns_per_sample(r, hot_path_samples, max(1, blocks // 3))
     return out
 
 
@@ -212,7 +215,7 @@ class ReferenceStyleSUT:
             w.join()
 
 
-def reference_style(seconds: float, repeats: int, batch: int = 8) -> Dict[str, float]:
+def reference_style(seconds: float, blocks: int, batch: int = 8) -> Dict[str, object]:
     """Each side in its own thread layout: the harness's Offline default (one compute thread per core, one torch
     thread each: run.thread_layout), the reference's (one worker per core, torch's default thread count)."""
     import torch
@@ -221,14 +224,17 @@ def reference_style(seconds: float, repeats: int, batch: int = 8) -> Dict[str, f
     r = c.rig("resnet50", batch=batch)
     samples = max(batch * 8, int(c.raw_samples_per_second(r, batch, batch * 8) * seconds) // batch * batch)
     settings = c.settings_for("Offline", min_query_count=samples, max_query_count=samples, offline_expected_qps=1)
-    ours, theirs = [], []
-    for _ in range(repeats):
+    ours: List[float] = []
+
+    def harness() -> float:
         torch.set_num_threads(1)
         ours.append(float(c.loadgen_test(c.batching_sut(r, batch, inline=True, workers=cores), r.store, settings,
                                          r.dataset.count)["result_samples_per_second"]))
+        return ours[-1]
+
+    def reference() -> float:
         torch.set_num_threads(cores)
-        theirs.append(float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.dataset.count)
-                            ["result_samples_per_second"]))
-    return {"harness": round(c.median(ours), 1), "reference_style": round(c.median(theirs), 1),
-            "ratio": round(c.median(ours) / c.median(theirs), 3), "batch": batch, "workers": cores,
-            "target": 1.1}
+        return float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.dataset.count)
+                     ["result_samples_per_second"])
+    ratios = c.interleaved(harness, reference, blocks)
+    return c.ratio_row(ratios, harness=round(c.median(ours), 1), batch=batch, workers=cores, target=1.1)

@@ -146,10 +146,15 @@ def test_two_runs_into_one_folder_do_not_mix(tmp_path, dataset_dir):
     out, go = tmp_path / "o", tmp_path / "go"
     first = start_server_run(tmp_path, dataset_dir, out, "--count=500", "--server_target_qps=100",
                              f"--implementation_repo={plugin(tmp_path, waiting_backend(go))}")
-    wait_for_loadgen(out)                          # the first run holds the folder until `go` exists
-    second = dummy_harness("--scenario=Server", f"--output_dir={out}", f"--dataset_dir={dataset_dir}", cwd=tmp_path,
-                           timeout=120)
-    go.touch()
+    try:
+        wait_for_loadgen(out)                      # the first run holds the folder until `go` exists
+        second = dummy_harness("--scenario=Server", f"--output_dir={out}", f"--dataset_dir={dataset_dir}",
+                               cwd=tmp_path, timeout=120)
+    except BaseException:
+        first.kill()                               # no run outlives its test
+        raise
+    finally:
+        go.touch()
     assert second.returncode == 3
     assert f"another run (pid {first.pid}) is writing" in second.stderr
     first.communicate(timeout=120)
