@@ -42,6 +42,8 @@ class BenchmarkSpec:
     test_query_count: Mapping[str, int] = field(default_factory=dict)
     # Token-by-token generation (LLMs): the harness drives it with its continuous-batching SUT.
     generative: bool = False
+    # mlperf.conf has `<loadgen_key>-interactive` settings for it: the Interactive scenario runs it.
+    interactive: bool = False
 
     @property
     def default_size(self) -> str:
@@ -132,7 +134,8 @@ def _llama2(name: str, target: float) -> BenchmarkSpec:
         accuracy_target=target, accuracy_dtype_env=("CM_OPENORCA_ACCURACY_DTYPE", "int32"),
         default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
         test_server_qps={"small": 50.0, "full": 0.05}, implementation="dummy_harness.models.llama2:Llama2",
-        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}, generative=True)
+        test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500, "Interactive": 500},
+        generative=True, interactive=True)
 
 
 CATALOGUE: Dict[str, BenchmarkSpec] = {

@@ -178,7 +178,16 @@ def _submission_rules(opt: Mapping[str, Any], out: Dict[str, Any]) -> None:
             raise ConfigError("--mlperf_conf cannot be used for a submission: the checker requires LoadGen's "
                               "official conf; drop it")
         out["mode"] = "all"                               # accuracy and performance, then compliance
-        out.setdefault("submission_round", rounds.DEFAULT_ROUND)
+        model = out.get("model", _default("model"))
+        if "submission_round" not in out:
+            if rounds.default_round(model) is None:
+                raise ConfigError(f"no MLPerf Inference round this harness knows has {model}: it cannot be "
+                                  "submitted")
+            out["submission_round"] = rounds.default_round(model)
+    if out.get("submission_round"):
+        refused = rounds.refusal(out["submission_round"], out.get("model", _default("model")))
+        if refused:
+            raise ConfigError(refused)
     if out.get("compliance_test"):
         if "inference_src" not in out:
             raise ConfigError(f"--compliance_test={out['compliance_test']} needs --inference_src=PATH (a "
@@ -206,6 +215,10 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     _submission_rules(opt, out)
 
     cfg = RunConfig(**out)
+    if scenario.only_for_interactive and not spec.interactive:
+        have = [name for name, s in catalogue.CATALOGUE.items() if s.interactive]
+        raise ConfigError(f"{spec.name} has no {scenario.name} settings in MLPerf's conf; --scenario="
+                          f"{scenario.name} runs {', '.join(have)}")
     reason = backends.unsupported_reason(cfg.backend, cfg.device, cfg.precision, spec)
     if reason:
         raise ConfigError(reason)

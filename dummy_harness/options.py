@@ -328,8 +328,8 @@ OPTIONS: Tuple[Option, ...] = (
            "submission division (closed is refused: the stand-ins are not the reference models)", default="open",
            choices=("open",)),
     Option("submission_round", "CM_MLPERF_INFERENCE_VERSION", choice(tuple(rounds.ROUNDS), _ROUND_ALIASES),
-           "MLPerf round: its LoadGen seeds and checker version "
-           f"({rounds.DEFAULT_ROUND} with --submission_dir)", default="", choices=tuple(rounds.ROUNDS),
+           "MLPerf round: its LoadGen seeds, checker, tree layout and compliance tests (with --submission_dir: the "
+           "newest round that has the benchmark)", default="", choices=tuple(rounds.ROUNDS),
            old_env=("CM_MLPERF_SUBMISSION_ROUND",)),
     # Also what CM's online get,mlcommons,inference,src dependency exports.
     Option("inference_src", "CM_MLPERF_INFERENCE_SOURCE", folder("a checkout of mlcommons/inference"),

@@ -163,7 +163,7 @@ def _audit_config(cfg: RunConfig, results: Results) -> str:
     from .submission import compliance
     try:
         audit = compliance.stage_audit_config(cfg.inference_src, cfg.compliance_test, cfg.spec.loadgen_key,
-                                              cfg.run_dir)
+                                              cfg.run_dir, cfg.submission_round)
     except (compliance.ComplianceError, OSError) as exc:
         raise RunError(str(exc), ExitCode.BAD_INPUT) from None
     results.compliance_test = {"test": cfg.compliance_test, "audit_config": audit}

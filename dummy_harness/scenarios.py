@@ -21,7 +21,7 @@ class FigureOfMerit:
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str                       # as users, LoadGen and the results tree name it
+    name: str                       # as users and the results and submission trees name it
     # Queued: LoadGen's thread only enqueues and the main thread serves (arrivals are independent of answers);
     # otherwise each query is answered inside LoadGen's callback.
     queued: bool
@@ -48,6 +48,15 @@ class Scenario:
     # thread, the torch pool size timed fastest before the test), or "all_cores".
     cpu_layout: str = "all_cores"
     trace_bytes_per_sample: int = 760       # size of LoadGen's trace per sample (loadgen/trace.py)
+    # The LoadGen scenario it runs as, and the suffix of the model key its settings are read under in mlperf.conf
+    # (Interactive is a Server run with the `<model>-interactive` settings).
+    loadgen_scenario: str = ""
+    conf_suffix: str = ""
+    only_for_interactive: bool = False      # only benchmarks whose catalogue entry has interactive settings
+
+    @property
+    def loadgen(self) -> str:
+        return self.loadgen_scenario or self.name
 
     @property
     def per_query_latency(self) -> bool:
@@ -79,6 +88,15 @@ SCENARIOS: Dict[str, Scenario] = {s.name: s for s in (
              early_stopping_min_queries=459, test_query_count=1000, cpu_layout="core_for_loadgen",
              target_option="server_target_qps",
              trace_bytes_per_sample=760),
+    # Interactive: a Server run against the tighter TTFT/TPOT of mlperf.conf's `<model>-interactive` settings.
+    Scenario("Interactive", queued=True, estimate="throughput", rate_field="server_target_qps",
+             latency_field="server_target_latency_ns", percentile_field="server_target_latency_percentile",
+             hard_bound=True,
+             figure_of_merit=FigureOfMerit("result_completed_samples_per_sec", "completed_samples_per_second",
+                                           "samples/s", 1.0),
+             early_stopping_min_queries=459, test_query_count=1000, cpu_layout="core_for_loadgen",
+             target_option="server_target_qps", trace_bytes_per_sample=760, loadgen_scenario="Server",
+             conf_suffix="-interactive", only_for_interactive=True),
     Scenario("SingleStream", queued=False, estimate="latency", latency_field="single_stream_expected_latency_ns",
              percentile_field="single_stream_target_latency_percentile",
              figure_of_merit=FigureOfMerit("early_stopping_latency_ss", "p90_latency_early_stopping", "ms", 1e-6,

@@ -31,6 +31,20 @@ AUTOMATIONS_ENV = "MLPERF_AUTOMATIONS_PATH"
 AUTOMATIONS_BESIDE = ROOT.parent / "shared" / "third_party" / "mlperf-automations"
 
 
+# mlcommons/inference's submission tools and compliance tests per round (../shared/third_party, see its README):
+# v5.0.1 checks v5.0, v5.1.1 checks v5.1, master after the v6.1 seeds checks v6.0 and v6.1.
+INFERENCE_COPIES = ROOT.parent / "shared" / "third_party"
+INFERENCE_FOR_ROUND = {"v5.0": "mlperf-inference", "v5.1": "mlperf-inference-v5.1.1", "v6.0": "mlperf-inference-v6.1",
+                       "v6.1": "mlperf-inference-v6.1"}
+
+
+def inference_src(round_name: str) -> Path:
+    """The checkout of mlcommons/inference a round's submission is checked with ($MLPERF_INFERENCE_SRC_<round>
+    with the dots dropped, e.g. MLPERF_INFERENCE_SRC_V61, or the copy beside the checkout)."""
+    variable = "MLPERF_INFERENCE_SRC_" + round_name.upper().replace(".", "")
+    return Path(os.environ.get(variable) or INFERENCE_COPIES / INFERENCE_FOR_ROUND[round_name])
+
+
 def mlperf_automations() -> Path:
     return Path(os.environ.get(AUTOMATIONS_ENV) or AUTOMATIONS_BESIDE)
 

@@ -44,15 +44,20 @@ def qsl_total(cfg: RunConfig) -> int:
     return cfg.count if (cfg.mode == "accuracy" and cfg.count) else cfg.samples
 
 
+def conf_key(cfg: RunConfig) -> str:
+    """The model key LoadGen reads this run's settings under (Interactive: `<model>-interactive`)."""
+    return cfg.spec.loadgen_key + scenarios.get(cfg.scenario).conf_suffix
+
+
 def render_user_conf(cfg: RunConfig, official: Official, targets: Targets) -> str:
     """The user.conf the harness writes: run style first, explicit flags after (later lines win)."""
-    key, scenario = cfg.spec.loadgen_key, scenarios.get(cfg.scenario)
+    key, scenario = conf_key(cfg), scenarios.get(cfg.scenario)
     lines: List[str] = [f"# user.conf written by dummy_harness: run_style={cfg.run_style}"]
 
     def put(param: str, value) -> None:
         if isinstance(value, float):
             value = f"{value:.6g}"
-        lines.append(f"{key}.{scenario.name}.{param} = {value}")
+        lines.append(f"{key}.{scenario.loadgen}.{param} = {value}")
 
     perf_count = cfg.performance_sample_count or min(official.performance_sample_count, qsl_total(cfg))
     if perf_count != official.performance_sample_count:
@@ -86,7 +91,7 @@ def build(cfg: RunConfig, run_dir: str, targets: Targets = Targets()):
     Returns (settings, facts for results.json)."""
     import mlperf_loadgen as lg
 
-    key, scenario = cfg.spec.loadgen_key, cfg.scenario
+    key, scenario = conf_key(cfg), scenarios.get(cfg.scenario).loadgen
     settings = lg.TestSettings()
     if cfg.mlperf_conf:
         shutil.copyfile(cfg.mlperf_conf, os.path.join(run_dir, "mlperf.conf"))
@@ -137,11 +142,12 @@ def set_round_seeds(settings, round_name: str) -> Dict[str, object]:
 
 
 def official(model_key: str, scenario: str):
-    """TestSettings of the official conf embedded in LoadGen for a benchmark's model key and scenario."""
+    """TestSettings of the official conf embedded in LoadGen for a benchmark's model key and our scenario."""
     import mlperf_loadgen as lg
 
+    found = scenarios.get(scenario)
     settings = lg.TestSettings()
-    rc = settings.FromConfig("", model_key, scenario, 0)
+    rc = settings.FromConfig("", model_key + found.conf_suffix, found.loadgen, 0)
     if rc != 0:
         raise SettingsError(f"LoadGen has no official conf for {model_key}/{scenario} (code {rc})")
     return settings
@@ -153,7 +159,7 @@ def explicit(scenario: str, mode: str = "performance", **values):
     import mlperf_loadgen as lg
 
     settings = lg.TestSettings()
-    settings.scenario = getattr(lg.TestScenario, scenarios.get(scenario).name)
+    settings.scenario = getattr(lg.TestScenario, scenarios.get(scenario).loadgen)
     settings.mode = lg.TestMode.AccuracyOnly if mode == "accuracy" else lg.TestMode.PerformanceOnly
     settings.min_duration_ms = 0
     for name, value in values.items():

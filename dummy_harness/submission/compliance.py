@@ -1,8 +1,8 @@
 """MLPerf compliance tests (TEST01, TEST04, TEST06): their audit.config files and their official verification.
 
-Both come from a checkout of mlcommons/inference (`--inference_src`): compliance/nvidia/TEST0x/. LoadGen reads
-the audit.config given to StartTest; the harness copies it into the test's run folder first, so the folder
-shows what ran.
+Both come from a checkout of mlcommons/inference (`--inference_src`): compliance/TEST0x/ (v5.1 on), or
+compliance/nvidia/TEST0x/ (v5.0), as the round says. LoadGen reads the audit.config given to StartTest; the
+harness copies it into the test's run folder first, so the folder shows what ran.
 """
 from __future__ import annotations
 
@@ -16,20 +16,24 @@ from typing import List, Optional
 from ..cm import shell_paths
 from . import rounds
 
-COMPLIANCE_ROOT = ("compliance", "nvidia")
 
 
 class ComplianceError(RuntimeError):
     """A compliance test cannot run or be verified here; str() is one line."""
 
 
-def test_folder(inference_src: str, test: str) -> str:
-    return os.path.join(inference_src, *COMPLIANCE_ROOT, test)
+def test_folder(inference_src: str, test: str, round_name: str = "") -> str:
+    """The folder of a compliance test: where the round keeps it, or (no round) wherever the checkout has it."""
+    if round_name:
+        return os.path.join(inference_src, *rounds.get(round_name).compliance_root, test)
+    roots = dict.fromkeys(r.compliance_root for r in reversed(list(rounds.ROUNDS.values())))
+    found = [os.path.join(inference_src, *root, test) for root in roots]
+    return next((f for f in found if os.path.isdir(f)), found[0])
 
 
-def audit_config(inference_src: str, test: str, loadgen_key: str) -> str:
+def audit_config(inference_src: str, test: str, loadgen_key: str, round_name: str = "") -> str:
     """The official audit.config of `test` for a benchmark (TEST01 keeps one per benchmark)."""
-    folder = test_folder(inference_src, test)
+    folder = test_folder(inference_src, test, round_name)
     if test == "TEST01":
         sub = rounds.TEST01_FOLDER.get(loadgen_key)
         if sub is None:
@@ -38,14 +42,15 @@ def audit_config(inference_src: str, test: str, loadgen_key: str) -> str:
     path = os.path.join(folder, "audit.config")
     if not os.path.isfile(path):
         raise ComplianceError(f"{path} does not exist: --inference_src must be a checkout of mlcommons/inference "
-                              f"(with compliance/nvidia/{test})")
+                              f"with the compliance test {test}")
     return path
 
 
-def stage_audit_config(inference_src: str, test: str, loadgen_key: str, run_dir: str) -> str:
+def stage_audit_config(inference_src: str, test: str, loadgen_key: str, run_dir: str,
+                       round_name: str = "") -> str:
     """Copy the test's audit.config into the run folder; returns the copy LoadGen is given."""
     target = os.path.join(run_dir, "audit.config")
-    shutil.copyfile(audit_config(inference_src, test, loadgen_key), target)
+    shutil.copyfile(audit_config(inference_src, test, loadgen_key, round_name), target)
     return target
 
 
@@ -59,14 +64,14 @@ class Verification:
 
 
 def verify(inference_src: str, test: str, results_dir: str, compliance_dir: str, output_dir: str,
-           dtype: str, scenario: str, work_dir: str) -> Verification:
-    """Run the official compliance/nvidia/<test>/run_verification.py.
+           dtype: str, scenario: str, work_dir: str, round_name: str = "") -> Verification:
+    """Run the official compliance/[nvidia/]<test>/run_verification.py of the round.
 
     results_dir: the scenario folder holding accuracy/ and performance/run_1/ (the reference runs);
     compliance_dir: the test's own LoadGen logs; output_dir: <submission>/compliance/<sut>/<model>/<Scenario>
     (the script adds <test>/). The script writes verify_*.txt into its working folder, so it runs in work_dir.
     """
-    script = os.path.join(test_folder(inference_src, test), "run_verification.py")
+    script = os.path.join(test_folder(inference_src, test, round_name), "run_verification.py")
     if not os.path.isfile(script):
         raise ComplianceError(f"{script} does not exist")
     # The official scripts paste these folders (and their own) into os.system strings: a shell must see plain
@@ -110,8 +115,9 @@ def parse_checks(output: str) -> dict:
     return checks
 
 
-def tests_for(round_name: str, loadgen_key: str) -> List[str]:
-    return list(rounds.get(round_name).compliance.get(loadgen_key, ()))
+def tests_for(round_name: str, model: str) -> List[str]:
+    benchmark = rounds.get(round_name).benchmarks.get(model)
+    return list(benchmark.compliance) if benchmark else []
 
 
 def missing_source_reason(inference_src: Optional[str]) -> Optional[str]:

@@ -104,14 +104,20 @@ def _compliance_targets(cfg: RunConfig, perf_results: Results) -> Dict[str, Any]
 
 
 def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
-    rnd = rounds.get(cfg.submission_round or rounds.DEFAULT_ROUND)
+    rnd = rounds.get(cfg.submission_round)
+    newest = rounds.default_round(cfg.model)
+    log(f"Round {rnd.name}: " + (f"the newest round whose checker has {cfg.model}" if rnd.name == newest else
+                                  f"as asked (the newest with {cfg.model} is {newest})") +
+        f"; its seeds, checker ({rnd.checker.version}), layout and compliance tests")
     short = cfg.run_style != "valid"
     cfg = official_sizes(cfg)
-    layout = tree.Layout(cfg)
+    layout = tree.Layout(cfg, rnd.layout)
     skipped = compliance.missing_source_reason(cfg.inference_src)
 
-    # 1. the runs
-    accuracy = _single_run(cfg, mode="accuracy")
+    # 1. the runs: the accuracy run covers the round's whole dataset, but in a short (test-style) submission
+    accuracy = _single_run(cfg, mode="accuracy",
+                           **({} if cfg.run_style == "test" else
+                              {"dataset_size": rnd.benchmarks[cfg.model].dataset_size}))
     performance = _single_run(cfg, mode="performance")
     acc_results = _run(accuracy, log)
     perf_results = _run(performance, log)
@@ -121,7 +127,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
             f"than the capacity estimate (host load moved): running it again at target_qps={retry.target_qps:.6g}")
         performance = retry
         perf_results = _run(performance, log)
-    tests = [] if skipped else compliance.tests_for(rnd.name, cfg.spec.loadgen_key)
+    tests = [] if skipped else compliance.tests_for(rnd.name, cfg.model)
     test_runs = {}
     for test in tests:
         sub = _single_run(cfg, mode="performance", compliance_test=test,
@@ -153,7 +159,8 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
     verified: Dict[str, Any] = {}
     for test, sub in test_runs.items():
         result = compliance.verify(cfg.inference_src, test, scenario_dir, sub.run_dir, layout.compliance,
-                                   cfg.spec.response_dtype, cfg.scenario, os.path.join(sub.run_dir, "verification"))
+                                   cfg.spec.response_dtype, cfg.scenario, os.path.join(sub.run_dir, "verification"),
+                                   rnd.name)
         tree.truncate_compliance(layout, test)
         verified[test] = {"passed": result.passed, "checks": result.checks}
         note = ""
@@ -171,7 +178,7 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
         checked = checker.CheckerResult(ran=False, reason=skipped)
         log(f"note: {skipped}")
     else:
-        checked = checker.run_checker(cfg.inference_src, cfg.submission_dir, cfg.submitter, rnd.checker_version,
+        checked = checker.run_checker(cfg.inference_src, cfg.submission_dir, cfg.submitter, rnd.checker,
                                       os.path.join(scenario_dir, "checker"),
                                       os.path.join(scenario_dir, "submission_checker.log"))
     unexpected = checked.unexpected_errors(short) if checked.ran else []

@@ -1,6 +1,6 @@
-"""The open-division submission tree, written from the harness's results tree.
+"""The open-division submission tree, written from the harness's results tree, in the layout of its round.
 
-    <submission>/<division>/<submitter>/
+    <submission>/<division>/<submitter>/                      layout v5.0 (rounds v5.0, v5.1)
       systems/<sut>.json
       code/<model>/<impl>/README.md
       measurements/<sut>/<model>/<Scenario>/{README.md, user.conf, <sut>_<impl>_<Scenario>.json}
@@ -8,6 +8,12 @@
       results/<sut>/<model>/<Scenario>/accuracy/{mlperf_log_summary.txt, mlperf_log_detail.txt, accuracy.txt,
                                                  mlperf_log_accuracy.json}
       compliance/<sut>/<model>/<Scenario>/TEST0x/...   (written by the official verification scripts)
+
+    <submission>/<division>/<submitter>/                      layout v6.0 (rounds v6.0, v6.1)
+      systems/<sut>.json
+      src/<model>/README.md
+      results/<sut>/<model>/<Scenario>/{README.md, user.conf, measurements.json, performance/run_1/, accuracy/,
+                                        TEST0x/}
 
 The checker compares file lists exactly, so only these files are copied (no user.conf or console.out in a run
 folder, no hidden names). Accuracy logs are hashed and truncated as tools/submission/truncate_accuracy_log.py
@@ -38,10 +44,12 @@ class TreeError(RuntimeError):
 
 
 class Layout:
-    """Paths of one benchmark and scenario inside <submission>/<division>/<submitter>/."""
+    """Paths of one benchmark and scenario inside <submission>/<division>/<submitter>/, in the layout of the
+    round (rounds.Round.layout: "v5.0" or "v6.0")."""
 
-    def __init__(self, cfg: RunConfig):
+    def __init__(self, cfg: RunConfig, layout: str):
         self.cfg = cfg
+        self.layout = layout
         self.root = os.path.join(cfg.submission_dir, cfg.division, cfg.submitter)
         self.sut = cfg.sut_name
         self.model = cfg.model
@@ -51,16 +59,26 @@ class Layout:
         return os.path.join(self.root, kind, self.sut, self.model, self.scenario)
 
     @property
+    def legacy(self) -> bool:
+        return self.layout == "v5.0"
+
+    @property
     def results(self) -> str:
         return self.part("results")
 
     @property
     def measurements(self) -> str:
-        return self.part("measurements")
+        return self.part("measurements") if self.legacy else self.results
+
+    @property
+    def measurements_file(self) -> str:
+        name = f"{self.sut}_{IMPLEMENTATION}_{self.scenario}.json" if self.legacy else "measurements.json"
+        return os.path.join(self.measurements, name)
 
     @property
     def compliance(self) -> str:
-        return self.part("compliance")
+        """The folder the verification scripts write TEST0x/ into."""
+        return self.part("compliance") if self.legacy else self.results
 
     @property
     def system_file(self) -> str:
@@ -68,7 +86,9 @@ class Layout:
 
     @property
     def code(self) -> str:
-        return os.path.join(self.root, "code", self.model, IMPLEMENTATION)
+        if self.legacy:
+            return os.path.join(self.root, "code", self.model, IMPLEMENTATION)
+        return os.path.join(self.root, "src", self.model)
 
 
 def keep_aside(layout: Layout, base_dir: str) -> List[str]:
@@ -76,7 +96,7 @@ def keep_aside(layout: Layout, base_dir: str) -> List[str]:
     <output_dir>/previous_runs/<time>/submission/... (never inside the submission: the checker reads all of it)."""
     moved = []
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    for folder in (layout.results, layout.measurements, layout.compliance):
+    for folder in dict.fromkeys((layout.results, layout.measurements, layout.compliance)):
         if not os.path.exists(folder):
             continue
         rel = os.path.relpath(folder, layout.cfg.submission_dir)
@@ -172,8 +192,7 @@ def write_measurements(layout: Layout, performance_dir: str, precision_ran: str,
     folder = layout.measurements
     os.makedirs(folder, exist_ok=True)
     shutil.copyfile(os.path.join(performance_dir, "user.conf"), os.path.join(folder, "user.conf"))
-    name = f"{layout.sut}_{IMPLEMENTATION}_{cfg.scenario}.json"
-    with open(os.path.join(folder, name), "w") as f:
+    with open(layout.measurements_file, "w") as f:
         json.dump(measurements_json(cfg, precision_ran), f, indent=2)
         f.write("\n")
     with open(os.path.join(folder, "README.md"), "w") as f:

@@ -1,5 +1,6 @@
-"""An MLPerf submission from the harness's runs, checked by MLPerf's own submission checker and compliance
-scripts (mlcommons/inference v5.0.1: ../shared/third_party/mlperf-inference, or $MLPERF_INFERENCE_SRC).
+"""MLPerf submissions from the harness's runs, each checked by its round's own submission checker and compliance
+scripts (mlcommons/inference v5.0.1, v5.1.1 and master: ../shared/third_party, or $MLPERF_INFERENCE_SRC_V50 ...,
+see conftest.inference_src).
 
 Short (test-style) runs cannot pass the checker: the test proves that the only errors it reports are the ones a
 short run must produce, so every layout, system, measurement, seed, accuracy and hash rule is met for real.
@@ -15,22 +16,34 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, dummy_harness
+from conftest import dummy_harness, inference_src
+from dummy_harness.submission import rounds
 
-INFERENCE = Path(os.environ.get("MLPERF_INFERENCE_SRC") or ROOT.parent / "shared" / "third_party" / "mlperf-inference")
+INFERENCE = inference_src("v5.0")
 CHECKER = INFERENCE / "tools" / "submission" / "submission_checker.py"
 needs_inference = pytest.mark.skipif(
-    not CHECKER.is_file(), reason=f"MLPerf's submission checker is not at {CHECKER} (set MLPERF_INFERENCE_SRC to a "
-                                  "checkout of mlcommons/inference v5.0.1)")
+    not CHECKER.is_file(), reason=f"MLPerf's submission checker is not at {CHECKER} (set MLPERF_INFERENCE_SRC_V50 "
+                                  "to a checkout of mlcommons/inference v5.0.1)")
 
-# What a run shorter than the official profile must make the checker say, written from the checker's messages
-# (independently of the harness's own list): duration, sample count, samples per query, and their consequences.
+
+def needs_round(round_name: str):
+    """Skip, saying why, where the round's checker is not in the checkout its tests use."""
+    source = inference_src(round_name) / Path(*rounds.get(round_name).checker.path)
+    return pytest.mark.skipif(not source.is_file(), reason=f"the {round_name} checker is not at {source}")
+
+# What a run shorter than the official profile must make the checker say, written from the checkers' messages
+# (independently of the harness's own list): duration, sample count, samples per query, an accuracy run over the
+# default dataset instead of the official one (v5.1 on; v6 spells it "accurcy"), and their consequences.
 SHORT_RUN_ERRORS = [
     r"performance_sample_count, found \d+, needs to be >= \d+$",
     r"Required minimum samples per query not met by user config, Expected=\d+, Found=\d+$",
     r"Test duration less than 600s in user config\. expected=600000, found=\d+$",
     r"/performance/run_1 has issues$",
     r"^NoResults ",
+    r"/accuracy(/mlperf_log_detail\.txt)? accura?cy run does not cover all dataset, accuracy samples: \d+, "
+    r"dataset size: \d+$",
+    r"^Some (performance|accuracy) checks Checks failed for: \S+/(performance/run_1|accuracy)/mlperf_log_detail"
+    r"\.txt$",
 ]
 LOG_LINE = re.compile(r"^\[\S+ \S+ \S+ (ERROR|INFO|WARNING)\] (.*)$")
 
@@ -55,7 +68,8 @@ def resnet50(tmp_path_factory, dataset_dir):
     work = tmp_path_factory.mktemp("submission")
     sub, out = work / f"S {RISKY}", work / f"out {RISKY}"
     args = ["--submission_dir=" + str(sub), "--submitter=DummyOrg", "--run_style=test", "--hw_name=box",
-            f"--output_dir={out}", f"--dataset_dir={dataset_dir}", f"--inference_src={INFERENCE}"]
+            "--submission_round=v5.0", f"--output_dir={out}", f"--dataset_dir={dataset_dir}",
+            f"--inference_src={INFERENCE}"]
     p = dummy_harness(*args, cwd=work)
     assert not list(work.rglob("PWNED")) and sorted(p.name for p in work.iterdir()) == sorted([sub.name, out.name])
     scenario = out / "box-dummy_harness-cpu-pytorch-float32" / "resnet50" / "offline"
@@ -172,7 +186,7 @@ def test_without_an_inference_source_the_tree_is_written_and_the_checks_are_skip
     # The resnet50 runs are reused (same output folder): only the tree is new.
     p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--run_style=test",
                       f"--output_dir={resnet50['out']}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
-                      cwd=tmp_path)
+                      "--submission_round=v5.0", cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "Checker: not run: no --inference_src" in p.stdout
     assert (tmp_path / "S/open/Org/results/box-dummy_harness-cpu-pytorch-float32/resnet50/Offline/accuracy/"
@@ -180,16 +194,73 @@ def test_without_an_inference_source_the_tree_is_written_and_the_checks_are_skip
     assert not list(tmp_path.glob("S/open/Org/compliance/*"))
 
 
-@needs_inference
-def test_llama2_submission_runs_test06_and_passes_it(tmp_path, dataset_dir):
+@needs_round("v6.1")
+def test_llama2_submission_of_a_v6_round_runs_test06_and_passes_it(tmp_path, dataset_dir):
+    source = inference_src("v6.1")
     p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--run_style=test",
                       f"--output_dir={tmp_path / 'out'}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
-                      "--model=llama2-70b-99", "--count=64", f"--inference_src={INFERENCE}", cwd=tmp_path)
+                      "--model=llama2-70b-99.9", "--count=64", f"--inference_src={source}", cwd=tmp_path)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
-    scenario = tmp_path / "out/box-dummy_harness-cpu-pytorch-float32/llama2-70b-99/offline"
+    assert "Round v6.1: the newest round whose checker has llama2-70b-99.9" in p.stdout
+    scenario = tmp_path / "out/box-dummy_harness-cpu-pytorch-float32/llama2-70b-99.9/offline"
     summary = json.loads((scenario / "submission.json").read_text())
+    assert summary["round"] == "v6.1"
     assert summary["compliance"] == {"TEST06": {"passed": True, "checks": {"EOS": True, "Sample length": True}}}
-    assert not_explained_by_run_length(checker_errors((scenario / "submission_checker.log").read_text())) == []
+    log = (scenario / "submission_checker.log").read_text()
+    assert not_explained_by_run_length(checker_errors(log)) == [] and "SUMMARY: submission has errors" in log
+    # The v6 layout: TEST06 beside the runs; the official script was the round's (compliance/, no nvidia/).
+    results = tmp_path / "S/open/Org/results/box-dummy_harness-cpu-pytorch-float32/llama2-70b-99.9/Offline"
+    assert (results / "TEST06" / "verify_accuracy.txt").is_file() or list((results / "TEST06").iterdir())
+    assert (scenario / "TEST06" / "audit.config").read_text() == \
+        (source / "compliance/TEST06/audit.config").read_text()
+    # Equal-issue mode, as the round's conf has it for the LLMs.
+    detail = (scenario / "performance/run_1/mlperf_log_detail.txt").read_text()
+    assert '"key": "effective_sample_concatenate_permutation", "value": true' in detail
+
+
+@pytest.mark.parametrize("round_name", ["v5.1", "v6.0", "v6.1"])
+def test_each_round_checks_a_resnet50_submission_in_its_own_layout(tmp_path, dataset_dir, round_name):
+    if not (inference_src(round_name) / Path(*rounds.get(round_name).checker.path)).is_file():
+        pytest.skip(f"the {round_name} checker is not at {inference_src(round_name)}")
+    rnd = rounds.get(round_name)
+    p = dummy_harness(f"--submission_dir={tmp_path / 'S'}", "--submitter=Org", "--run_style=test",
+                      f"--output_dir={tmp_path / 'out'}", f"--dataset_dir={dataset_dir}", "--hw_name=box",
+                      f"--submission_round={round_name}", f"--inference_src={inference_src(round_name)}",
+                      cwd=tmp_path)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+    scenario = tmp_path / "out/box-dummy_harness-cpu-pytorch-float32/resnet50/offline"
+    summary = json.loads((scenario / "submission.json").read_text())
+    assert summary["round"] == round_name and summary["unexpected_checker_errors"] == []
+    log = (scenario / "submission_checker.log").read_text()
+    errors = checker_errors(log)
+    assert any("Test duration less than 600s" in e for e in errors), "the checker did not read the performance run"
+    assert not_explained_by_run_length(errors) == [], log
+    # Every run used the round's seeds.
+    for run_dir in summary["runs"].values():
+        assert f'"key": "effective_qsl_rng_seed", "value": {rnd.seeds.qsl_rng_seed}' in \
+            Path(run_dir, "mlperf_log_detail.txt").read_text(), run_dir
+    root = tmp_path / "S/open/Org"
+    files = sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file())
+    sut, bench = "box-dummy_harness-cpu-pytorch-float32", "resnet50/Offline"
+    runs = [f"{bench}/performance/run_1/mlperf_log_summary.txt", f"{bench}/performance/run_1/mlperf_log_detail.txt",
+            f"{bench}/accuracy/mlperf_log_summary.txt", f"{bench}/accuracy/mlperf_log_detail.txt",
+            f"{bench}/accuracy/mlperf_log_accuracy.json", f"{bench}/accuracy/accuracy.txt"]
+    tests = [f"{bench}/TEST01/{f}" for f in ("verify_accuracy.txt", "verify_performance.txt",
+                                               "accuracy/mlperf_log_accuracy.json", "accuracy/accuracy.txt",
+                                               "performance/run_1/mlperf_log_summary.txt",
+                                               "performance/run_1/mlperf_log_detail.txt")] + \
+        [f"{bench}/TEST04/{f}" for f in ("verify_performance.txt", "performance/run_1/mlperf_log_summary.txt",
+                                         "performance/run_1/mlperf_log_detail.txt")]
+    if rnd.layout == "v5.0":
+        expected = [f"systems/{sut}.json", "code/resnet50/dummy_harness/README.md",
+                    f"measurements/{sut}/{bench}/README.md", f"measurements/{sut}/{bench}/user.conf",
+                    f"measurements/{sut}/{bench}/{sut}_dummy_harness_Offline.json"] + \
+            [f"results/{sut}/{f}" for f in runs] + [f"compliance/{sut}/{f}" for f in tests]
+    else:
+        expected = [f"systems/{sut}.json", "src/resnet50/README.md", f"results/{sut}/{bench}/README.md",
+                    f"results/{sut}/{bench}/user.conf", f"results/{sut}/{bench}/measurements.json"] + \
+            [f"results/{sut}/{f}" for f in runs + tests]
+    assert files == sorted(expected)
 
 
 def test_the_closed_division_is_refused_with_the_reason(tmp_path):

@@ -48,11 +48,16 @@ def option_of(flag):
     return ENV_TO_OPTION.get(FLAGS[flag])
 
 
+# A choice that only some benchmarks take, with one that takes it.
+CHOICE_COMPANIONS = {("scenario", "Interactive"): {"CM_MODEL": "llama2-70b-99.9"}}
+
+
 def config_for(flag, value):
     """The run configuration the GUI's `--flag=value` gives, through CM's env (or input) as customize.py reads it."""
+    companions = {**COMPANIONS.get(flag, {}), **CHOICE_COMPANIONS.get((flag, value), {})}
     if flag not in META["input_mapping"]:
-        return config_from_env({**BASE, **COMPANIONS.get(flag, {})}, {flag: value})
-    return config_from_env({**BASE, FLAGS[flag]: value, **COMPANIONS.get(flag, {})})
+        return config_from_env({**BASE, **companions}, {flag: value})
+    return config_from_env({**BASE, FLAGS[flag]: value, **companions})
 
 
 def harness_accepts(flag, value):

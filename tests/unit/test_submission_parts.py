@@ -8,18 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from dummy_harness import catalogue
 from dummy_harness.config import ConfigError, parse_options
 from dummy_harness.cli import make_parser
 from dummy_harness.results import PerformanceResult, Results
 from dummy_harness.submission import checker, compliance, rounds, system, tree
 
-from conftest import ROOT
-INFERENCE = ROOT.parent / "shared" / "third_party" / "mlperf-inference"
+from conftest import inference_src
+
+INFERENCE = inference_src("v5.0")
 
 
 def test_a_submission_defaults_to_official_length_runs_of_both_modes_with_the_round_seeds(tmp_path):
     cfg = parse_options({"submission_dir": str(tmp_path), "submitter": "Org"})
-    assert (cfg.run_style, cfg.mode, cfg.submission_round, cfg.division) == ("valid", "all", "v5.0", "open")
+    assert (cfg.run_style, cfg.mode, cfg.submission_round, cfg.division) == ("valid", "all", "v6.1", "open")
     assert parse_options({"submission_dir": str(tmp_path), "submitter": "Org", "run_style": "test"}).run_style \
         == "test"
 
@@ -39,7 +41,11 @@ def test_submission_options_round_trip_through_the_cli(tmp_path):
     ({"submission_dir": "S", "submitter": "Org", "mlperf_conf": "/etc/hostname"}, "--mlperf_conf"),
     ({"compliance_test": "TEST01"}, "--compliance_test=TEST01 needs --inference_src"),
     ({"compliance_test": "TEST02", "inference_src": "/"}, "--compliance_test='TEST02' is not accepted"),
-    ({"submission_round": "v4.1"}, "--submission_round='v4.1' is not accepted; use one of: v5.0"),
+    ({"submission_round": "v4.1"}, "--submission_round='v4.1' is not accepted; use one of: v5.0, v5.1, v6.0, v6.1"),
+    ({"model": "gptj-99", "submission_round": "v6.1"},
+     "MLPerf Inference v6.1 has no gptj-99 benchmark; use --submission_round=v5.0"),
+    ({"model": "retinanet", "submission_round": "v6.1"},
+     "MLPerf Inference v6.1 has no retinanet benchmark; use --submission_round=v5.0 or v5.1 or v6.0"),
     ({"inference_src": "/no/such/folder"}, "is not a folder"),
 ])
 def test_bad_submission_options_give_one_line(raw, needle):
@@ -155,19 +161,39 @@ def test_compliance_verdicts_are_read_as_the_official_scripts_print_them():
     out = "First token check pass: Skipped\nEOS check pass: True\nSample length check pass: False\n"
     assert compliance.parse_checks(out) == {"EOS": True, "Sample length": False}
     assert compliance.tests_for("v5.0", "resnet50") == ["TEST01", "TEST04"]
-    assert compliance.tests_for("v5.0", "gptj") == []
+    assert compliance.tests_for("v5.0", "gptj-99") == []
+    assert compliance.tests_for("v6.1", "llama2-70b-99.9") == ["TEST06"]
 
 
-def test_audit_configs_are_found_in_an_inference_checkout(tmp_path):
-    if not INFERENCE.is_dir():
-        pytest.skip(f"{INFERENCE} is absent")
-    assert compliance.audit_config(str(INFERENCE), "TEST01", "bert").endswith("TEST01/bert/audit.config")
-    assert compliance.audit_config(str(INFERENCE), "TEST04", "resnet50").endswith("TEST04/audit.config")
+@pytest.mark.parametrize("model,newest", [("resnet50", "v6.1"), ("bert-99.9", "v6.1"), ("llama2-70b-99.9", "v6.1"),
+                                          ("retinanet", "v6.0"), ("llama2-70b-99", "v6.0"), ("gptj-99", "v5.0")])
+def test_a_submission_defaults_to_the_newest_round_that_has_the_benchmark(tmp_path, model, newest):
+    cfg = parse_options({"submission_dir": str(tmp_path), "submitter": "Org", "model": model})
+    assert cfg.submission_round == newest == rounds.default_round(model)
+
+
+def test_every_round_has_its_own_seeds_checker_and_source():
+    seeds = {r.seeds for r in rounds.ROUNDS.values()}
+    assert len(seeds) == len(rounds.ROUNDS)
+    assert rounds.get("v6.1").seeds.qsl_rng_seed == 2085463073848966840
+    for r in rounds.ROUNDS.values():
+        assert r.checker.version == r.name and r.source.startswith("mlcommons/inference ")
+        assert r.layout == ("v5.0" if r.name.startswith("v5") else "v6.0")
+
+
+@pytest.mark.parametrize("round_name", list(rounds.ROUNDS))
+def test_audit_configs_are_found_in_each_rounds_checkout(tmp_path, round_name):
+    source = inference_src(round_name)
+    if not source.is_dir():
+        pytest.skip(f"{source} is absent")
     with pytest.raises(compliance.ComplianceError, match="does not exist"):
-        compliance.audit_config(str(tmp_path), "TEST06", "llama2-70b")
-    for key, tests in rounds.get("v5.0").compliance.items():
-        for test in tests:
-            assert Path(compliance.audit_config(str(INFERENCE), test, key)).is_file()
+        compliance.audit_config(str(tmp_path), "TEST06", "llama2-70b", round_name)
+    for model, benchmark in rounds.get(round_name).benchmarks.items():
+        for test in benchmark.compliance:
+            key = catalogue.get(model).loadgen_key
+            found = Path(compliance.audit_config(str(source), test, key, round_name))
+            assert found.is_file() and found.is_relative_to(source / Path(*rounds.get(round_name).compliance_root))
+            assert (found.parent if test != "TEST01" else found.parent.parent).joinpath("run_verification.py").is_file()
 
 
 def test_an_offline_run_too_short_for_its_estimate_is_run_again_at_its_own_rate(tmp_path):
