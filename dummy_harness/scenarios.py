@@ -116,6 +116,11 @@ SCENARIOS: Dict[str, Scenario] = {s.name: s for s in (
 NAMES: Tuple[str, ...] = tuple(SCENARIOS)
 
 
+def available(spec) -> Tuple[str, ...]:
+    """The scenarios a benchmark (catalogue.BenchmarkSpec) runs in."""
+    return tuple(name for name, s in SCENARIOS.items() if spec.interactive or not s.only_for_interactive)
+
+
 def get(name) -> Scenario:
     """The scenario called `name` (a Scenario is returned as it is); ValueError naming the known ones otherwise."""
     if isinstance(name, Scenario):

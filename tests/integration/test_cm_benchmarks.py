@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import evaluate_with_shuffled_responses, results_of, skip_if_host_stole_cpu
-from dummy_harness import catalogue, models
+from dummy_harness import catalogue, models, scenarios
 from dummy_harness.catalogue import BenchmarkSpec
 from dummy_harness.options import SCENARIOS
 
@@ -57,18 +57,18 @@ def in_sample(spec: BenchmarkSpec, scenario: str, mode: str) -> bool:
         return mode == "performance"
     if mode == "accuracy":
         return True
-    return scenario == "Server" and bool(official_conf(spec, scenario).use_token_latencies)
+    return scenarios.get(scenario).hard_bound and bool(official_conf(spec, scenario).use_token_latencies)
 
 
 def marks(spec: BenchmarkSpec, scenario: str, mode: str) -> list:
     """matrix_sample for the CI sample; `alone` for a run judged against a latency bound (Server performance),
     which scripts/test.sh runs by itself after the parallel pass."""
     found = [pytest.mark.matrix_sample] if in_sample(spec, scenario, mode) else []
-    return found + [pytest.mark.alone] if (scenario, mode) == ("Server", "performance") else found
+    return found + [pytest.mark.alone] if scenarios.get(scenario).hard_bound and mode == "performance" else found
 
 
 CASES = [pytest.param(spec, scenario, mode, id=f"{spec.name}-{scenario}-{mode}", marks=marks(spec, scenario, mode))
-         for spec in catalogue.CATALOGUE.values() for scenario in SCENARIOS for mode in MODES]
+         for spec in catalogue.CATALOGUE.values() for scenario in scenarios.available(spec) for mode in MODES]
 
 pytestmark = [pytest.mark.cm, pytest.mark.matrix]
 
@@ -88,7 +88,7 @@ def state_entry(r, spec: BenchmarkSpec, scenario: str) -> dict:
 @pytest.mark.parametrize("spec,scenario,mode", CASES)
 def test_benchmark(cmr, tmp_path, spec, scenario, mode):
     r, run_dir = run(cmr, tmp_path, spec, scenario, mode)
-    if mode == "performance" and scenario == "Server":
+    if mode == "performance" and scenarios.get(scenario).hard_bound:
         # A latency bound on a shared 2-core VM: a burst of host jitter can push more queries over it than early
         # stopping allows. Once more, kept apart by --rerun; a harness at fault fails both.
         if not results_of(run_dir)["valid"]:
@@ -125,7 +125,7 @@ def check_performance(r, run_dir: Path, results: dict, spec: BenchmarkSpec, scen
         assert bounds == {"ttft": conf.ttft_latency / 1e6, "tpot": conf.tpot_latency / 1e6}
         ttft, tpot = results["token_latency_ms"]["ttft"], results["token_latency_ms"]["tpot"]
         assert ttft["p99"] > 0 and tpot["p99"] > 0
-        if scenario == "Server":
+        if scenarios.get(scenario).hard_bound:
             assert ttft["p99"] < bounds["ttft"] and tpot["p99"] < bounds["tpot"]
             assert results["result"]["completed_tokens_per_second"] > 0
         # exactly one first token per sample, and n_tokens on every final response
