@@ -63,7 +63,7 @@ class Worker:
         """The model inputs of a batch; a backend that reads none (the zero-compute one) is spared the gather."""
         if not self.backend.reads_inputs:
             return (np.empty((len(indices), 0), np.float32),)
-        return self.bench.collate(self.rows(), indices)
+        return self.bench.collate(self.rows(), self.store.slots(indices))
 
     def rows(self):
         """The loaded samples where the backend wants them (staged again when LoadGen loaded other samples)."""
@@ -73,7 +73,7 @@ class Worker:
 
     # ---- generative models ------------------------------------------------------------------------------------
     def prompt(self, index: int) -> np.ndarray:
-        return self.bench.prompt(self.store.ram, index)
+        return self.bench.prompt(self.store.ram, self.store.slots([index])[0])
 
     def close(self) -> None:
         self.backend.close()
@@ -119,7 +119,7 @@ def prepare(cfg: RunConfig, log: Callable[[str], None] = print, load_samples: in
     store.load(range(max(warm, min(load_samples, dataset.count))))
     # int8 ranges come from a calibration split that no evaluated sample is part of (MLPerf's calibration lists
     # are disjoint from the validation sets); other precisions warm up on the first loaded samples.
-    calibration, calibration_set = bench.calibration_batches(store.ram, cfg.batch_size, warm), None
+    calibration, calibration_set = bench.calibration_batches(store.ram, cfg.batch_size, warm), None   # slot = index
     if cfg.precision == "uint8":
         calibration, calibration_set = bench.calibration_split(cfg.seed, cfg.batch_size)
     backend.cache_dir = os.path.dirname(dataset.path)     # where a backend may cache artefacts (e.g. exports)
