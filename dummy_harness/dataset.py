@@ -73,6 +73,34 @@ def _read(path: str) -> Optional[Dataset]:
     return Dataset(path, meta, arrays)
 
 
+# Samples generated at a time by a benchmark that generates ranges: the memory a dataset costs while it is built.
+CHUNK = 512
+
+
+def _write_arrays(bench: Benchmark, model: torch.nn.Module, count: int, seed: int, folder: str) -> Arrays:
+    """Generate the dataset's arrays into `folder` (one .npy each) and return them memory-mapped. A benchmark
+    that generates ranges (Benchmark.generate_range) is written CHUNK samples at a time into files of the final
+    size, so neither RAM nor disk ever holds more than its ground truth and one chunk; others at once."""
+    if type(bench).generate_range is Benchmark.generate_range:
+        arrays = bench.generate(model, count, seed)
+        for name, array in arrays.items():
+            np.save(os.path.join(folder, f"{name}.npy"), array)
+    else:
+        files: Arrays = {}
+        for start in range(0, count, CHUNK):
+            chunk = bench.generate_range(model, seed, start, min(start + CHUNK, count))
+            for name, rows in chunk.items():
+                if name not in files:
+                    files[name] = np.lib.format.open_memmap(os.path.join(folder, f"{name}.npy"), mode="w+",
+                                                            dtype=rows.dtype, shape=(count,) + rows.shape[1:])
+                files[name][start:start + len(rows)] = rows
+        for array in files.values():
+            array.flush()
+        del files
+    return {name[:-4]: np.load(os.path.join(folder, name), mmap_mode="r")
+            for name in sorted(os.listdir(folder)) if name.endswith(".npy")}
+
+
 def open_dataset(bench: Benchmark, model: torch.nn.Module, count: int, seed: int, root: str = "",
                  allow_create: bool = True) -> Dataset:
     """The cached dataset of `model` (the fp32 stand-in, unmodified), generated first if needed."""
@@ -91,9 +119,7 @@ def open_dataset(bench: Benchmark, model: torch.nn.Module, count: int, seed: int
     except OSError as exc:
         raise DatasetError(f"cannot write the dataset cache {root}: {exc.strerror}") from None
     try:
-        arrays = bench.generate(model, count, seed)
-        for name, array in arrays.items():
-            np.save(os.path.join(staging, f"{name}.npy"), array)
+        arrays = _write_arrays(bench, model, count, seed, staging)
         bench.write_extras(staging, arrays)
         meta = {"key": key, "benchmark": bench.spec.name, "size": bench.size, "count": count, "seed": seed,
                 "generator_version": GENERATOR_VERSION, "torch": torch.__version__, "arrays": sorted(arrays),

@@ -101,6 +101,12 @@ class Benchmark(abc.ABC):
     def generate(self, model: torch.nn.Module, count: int, seed: int) -> Arrays:
         """Arrays of `count` samples: their inputs (or what rebuilds them) and ground truth from the fp32 model."""
 
+    def generate_range(self, model: torch.nn.Module, seed: int, start: int, stop: int) -> Arrays:
+        """Arrays of samples start..stop-1 only, each as `generate` would make it (a sample depends on its index,
+        never on the others): a benchmark that has it is generated in chunks, so a dataset of official size never
+        sits in memory at once. Its `load_rows` then rebuilds inputs from what the arrays keep."""
+        raise NotImplementedError
+
     def write_extras(self, folder: str, arrays: Arrays) -> None:
         """Files the official accuracy script needs beside the dataset (e.g. val_map.txt)."""
 
