@@ -184,54 +184,63 @@ class Bert(Benchmark):
             model.qa.weight.copy_(SPAN_SCALE * w[:-1].T)
             model.qa.bias.copy_(SPAN_SCALE * w[-1])
 
+    def input_shapes(self, dataset: Arrays):
+        return {name: ((SEQ,), np.dtype(np.int64)) for name in self.input_names}
+
     def load_rows(self, dataset: Arrays, indices: np.ndarray) -> Arrays:
-        return {name: np.asarray(dataset[name][indices]) for name in self.input_names}
+        """Each sample rebuilt from its seed, index and the attempt the dataset kept (nothing of it is stored)."""
+        samples = [synthetic_sample(int(dataset["seeds"][i]), int(i), int(dataset["attempts"][i])) for i in indices]
+        return {name: np.stack([s[k] for s in samples]) for k, name in enumerate(self.input_names)}
 
     def calibration_rows(self, seed: int, indices: np.ndarray) -> Arrays:
         samples = [synthetic_sample(seed, int(i)) for i in indices]
         return {name: np.stack([s[k] for s in samples]) for k, name in enumerate(self.input_names)}
 
     def generate(self, model: nn.Module, count: int, seed: int) -> Arrays:
-        ids = np.zeros((count, SEQ), np.int64)
-        mask, segments = np.zeros_like(ids), np.zeros_like(ids)
-        attempts = np.zeros(count, np.int64)
-        spans = np.zeros((count, 2), np.int64)
-        pending = list(range(count))
+        return self.generate_range(model, seed, 0, count)
+
+    def generate_range(self, model: nn.Module, seed: int, start: int, stop: int) -> Arrays:
+        """Per sample the attempt whose planted answer the fp32 stand-in finds by a clear margin, and that span."""
+        indices = np.arange(start, stop)
+        attempts = np.zeros(len(indices), np.int64)
+        spans = np.zeros((len(indices), 2), np.int64)
+        pending = list(range(len(indices)))
         with torch.inference_mode():
             for _ in range(64):
-                for i in pending:
-                    ids[i], mask[i], segments[i] = synthetic_sample(seed, i, int(attempts[i]))
+                rows = [synthetic_sample(seed, int(indices[k]), int(attempts[k])) for k in pending]
+                ids, mask, segments = (np.stack([r[n] for r in rows]) for n in range(3))
                 retry = []
-                for start in range(0, len(pending), 32):
-                    chunk = pending[start:start + 32]
+                for at in range(0, len(pending), 32):
+                    chunk = slice(at, at + 32)
                     logits = model(*(torch.from_numpy(a[chunk]) for a in (ids, mask, segments))).numpy()
-                    for row, i in zip(logits, chunk):
-                        lo, hi = context_range(ids[i], segments[i])
+                    for row, j in zip(logits, range(at, min(at + 32, len(pending)))):
+                        lo, hi = context_range(ids[j], segments[j])
                         s, e, best, second = best_span(row, lo, hi)
                         # spread of a span's score (start + end logit) over the context's candidates
                         spread = float(np.sqrt(row[lo:hi + 1].var(axis=0).sum())) or 1.0
                         if s < 0 or (best - second) / spread < MIN_MARGIN:
-                            retry.append(i)
-                        spans[i] = (s, e)
-                for i in retry:
-                    attempts[i] += 1
+                            retry.append(pending[j])
+                        spans[pending[j]] = (s, e)
+                for k in retry:
+                    attempts[k] += 1
                 pending = retry
                 if not pending:
                     break
         if pending:
-            raise RuntimeError(f"could not generate unambiguous questions for samples {pending[:5]}")
-        return {"input_ids": ids, "input_mask": mask, "segment_ids": segments, "answer_spans": spans}
+            raise RuntimeError(f"could not generate unambiguous questions for samples {indices[pending[:5]].tolist()}")
+        return {"seeds": np.full(len(indices), seed, np.int64), "attempts": attempts, "answer_spans": spans}
 
     def decode(self, hex_data: str) -> np.ndarray:
         return np.frombuffer(bytes.fromhex(hex_data), np.float32).reshape(-1, 2)
 
     def evaluate(self, responses: Dict[int, np.ndarray], dataset: Arrays) -> AccuracyReport:
-        ids, segments, spans = dataset["input_ids"], dataset["segment_ids"], dataset["answer_spans"]
+        spans = dataset["answer_spans"]
         exact = f1 = 0.0
         for idx, logits in responses.items():
-            s, e, _, _ = best_span(logits, *context_range(np.asarray(ids[idx]), np.asarray(segments[idx])))
-            truth = ids[idx][spans[idx][0]:spans[idx][1] + 1].tolist()
-            predicted = ids[idx][s:e + 1].tolist() if s >= 0 else []
+            ids, _, segments = synthetic_sample(int(dataset["seeds"][idx]), idx, int(dataset["attempts"][idx]))
+            s, e, _, _ = best_span(logits, *context_range(ids, segments))
+            truth = ids[spans[idx][0]:spans[idx][1] + 1].tolist()
+            predicted = ids[s:e + 1].tolist() if s >= 0 else []
             exact += float(predicted == truth)
             f1 += f1_score(predicted, truth)
         n = max(len(responses), 1)

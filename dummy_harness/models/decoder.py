@@ -5,8 +5,8 @@ The module holds the KV cache of `slots` sequences. One call either prefills one
 next-token ids (the caller picks the second when the first is EOS but the sequence is still too short).
 Sequences in different slots never see each other: each query attends only to its own slot's positions.
 
-`generate_reference()` is the ground truth: the same module, one sequence at a time, with the same stopping
-rule as the harness's generation engine.
+`generate_references()` is the ground truth: the same module, continuing many prompts at once, with the same
+stopping rule as the harness's generation engine.
 """
 from __future__ import annotations
 
@@ -200,26 +200,58 @@ def calibrate_eos(model: DecoderLM, prompts: List[np.ndarray], rate: float, step
         model.head_bias[model.eos_id] += float(np.quantile(gaps, rate))     # EOS wins where gap < bias
 
 
-def generate_reference(model: DecoderLM, prompt: np.ndarray, min_margin: float) -> Tuple[List[int], bool]:
-    """Greedy continuation of one prompt in slot 0: (tokens without EOS, every step decided by a clear margin)."""
+def generate_references(model: DecoderLM, prompts: List[np.ndarray], min_margin: float,
+                        slots: int = 32) -> List[Tuple[List[int], bool]]:
+    """Greedy continuations of `prompts` (tokens without EOS, and whether every step was decided by a clear margin:
+    `min_margin` of the logits' spread). Each prompt is prefilled into a free slot and every active sequence
+    advances by one token per step together, so a dataset's references cost a fraction of one prompt at a time."""
     size = model.size
-    tokens, clear = [], True
+    out: List[Tuple[List[int], bool]] = [([], True)] * len(prompts)
+    waiting = list(range(len(prompts)))[::-1]
+    active: dict = {}                                  # slot -> [prompt number, tokens, clear, next position]
+
+    def decide(values: List[float], ids: List[int], spread: float, entry: list) -> bool:
+        """Append this step's greedy token (from the top 3 logits and their spread) to `entry`; True when the
+        sequence has ended."""
+        token = choose((ids[0], ids[1]), len(entry[1]), model.eos_id, size.min_new_tokens)
+        i = ids.index(token)
+        if (values[i] - values[i + 1]) / (spread or 1.0) < min_margin:
+            entry[2] = False
+        if token == model.eos_id:
+            return True
+        entry[1].append(token)
+        return finished(token, len(entry[1]), model.eos_id, size.max_new_tokens)
+
+    def top(logits: torch.Tensor):
+        """Per row: the top 3 logits, their ids and the spread, in one vectorised pass."""
+        best = logits.topk(3, dim=-1)
+        return best.values.tolist(), best.indices.tolist(), logits.std(dim=-1).tolist()
+
     with torch.inference_mode():
-        feed = torch.from_numpy(prompt[None].astype(np.int64))
-        start = 0
-        while True:
-            logits = model.next_logits(feed, torch.tensor([0]), torch.tensor([start]))[0]
-            start += feed.shape[1]
-            top3 = logits.topk(3)
-            values, ids = top3.values.tolist(), top3.indices.tolist()
-            token = choose((ids[0], ids[1]), len(tokens), model.eos_id, size.min_new_tokens)
-            i = ids.index(token)
-            if (values[i] - values[i + 1]) / (float(logits.std()) or 1.0) < min_margin:
-                clear = False
-            if token == model.eos_id:
-                break
-            tokens.append(token)
-            if finished(token, len(tokens), model.eos_id, size.max_new_tokens):
-                break
-            feed = torch.tensor([[token]])
-    return tokens, clear
+        while waiting or active:
+            for slot in [s for s in range(slots) if s not in active]:
+                if not waiting:
+                    break
+                n = waiting.pop()
+                prompt = prompts[n]
+                entry = [n, [], True, len(prompt)]
+                logits = model.next_logits(torch.from_numpy(prompt[None].astype(np.int64)), torch.tensor([slot]),
+                                           torch.tensor([0]))
+                values, ids, spreads = top(logits)
+                if decide(values[0], ids[0], spreads[0], entry):
+                    out[n] = (entry[1], entry[2])
+                else:
+                    active[slot] = entry
+            if not active:
+                continue
+            order = sorted(active)
+            tokens = torch.tensor([[active[s][1][-1]] for s in order], dtype=torch.int64)
+            starts = torch.tensor([active[s][3] for s in order], dtype=torch.int64)
+            values, ids, spreads = top(model.next_logits(tokens, torch.tensor(order, dtype=torch.int64), starts))
+            for row, s in enumerate(order):
+                entry = active[s]
+                entry[3] += 1
+                if decide(values[row], ids[row], spreads[row], entry):
+                    out[entry[0]] = (entry[1], entry[2])
+                    del active[s]
+    return out

@@ -4,7 +4,7 @@ The synthetic language: WORDS words of the vocabulary, each with a successor tha
 is a walk that follows the successor with probability FOLLOW and otherwise jumps to a random word. The stand-in's
 vocabulary projection is fitted to predict the successor from its hidden states (decoder.fit_head), as training
 fits an LM to its corpus, so it decides most tokens by a clear margin, as a trained LM does.
-Ground truth is the fp32 stand-in's own greedy continuation of each prompt (see decoder.generate_reference);
+Ground truth is the fp32 stand-in's own greedy continuation of each prompt (see decoder.generate_references);
 prompts whose continuation has a near-tie at any step (a margin under base.MIN_MARGIN of the logits' spread)
 are regenerated, so neither batch composition nor rounding decides a token.
 Texts for ROUGE are the token ids written as words ("w123"), scored with the rouge-score package as the
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .base import CALIBRATION_INDEX, MIN_MARGIN, Arrays, Benchmark
-from .decoder import DecoderLM, DecoderSize, calibrate_eos, fit_head, generate_reference, init_weights
+from .decoder import DecoderLM, DecoderSize, calibrate_eos, fit_head, generate_references, init_weights
 
 EOS_RATE = 0.04       # per step: mean generated length ~25 tokens when the limit allows
 WORDS = 128           # words of the synthetic language (the 64-wide stand-in fits its successors: ridge
@@ -84,23 +84,50 @@ class LLMBenchmark(Benchmark):
         return self.walk(seed, index, length, attempt, rng)
 
     def generate(self, model: DecoderLM, count: int, seed: int) -> Arrays:
+        return self.generate_range(model, seed, 0, count)
+
+    def generate_range(self, model: DecoderLM, seed: int, start: int, stop: int) -> Arrays:
+        """Per sample the first attempt whose greedy continuation the fp32 stand-in decides by a clear margin at
+        every step, and that continuation (the ground truth); the prompt itself is rebuilt on load."""
         s = self.decoder_size
-        prompts = np.zeros((count, s.max_prompt), np.int32)
-        prompt_lengths = np.zeros(count, np.int32)
-        outputs = np.full((count, s.max_new_tokens), -1, np.int32)
-        output_lengths = np.zeros(count, np.int32)
-        for i in range(count):
-            for attempt in range(16):
-                prompt = self.synthetic_prompt(seed, i, attempt)
-                tokens, clear = generate_reference(model, prompt, MIN_MARGIN)
+        indices = np.arange(start, stop)
+        attempts = np.zeros(len(indices), np.int64)
+        outputs = np.full((len(indices), s.max_new_tokens), -1, np.int32)
+        output_lengths = np.zeros(len(indices), np.int32)
+        pending = list(range(len(indices)))
+        for _ in range(16):
+            prompts = [self.synthetic_prompt(seed, int(indices[k]), int(attempts[k])) for k in pending]
+            retry = []
+            for k, (tokens, clear) in zip(pending, generate_references(model, prompts, MIN_MARGIN)):
                 if clear:
-                    break
-            else:
-                raise RuntimeError(f"could not generate an unambiguous prompt for sample {i}")
-            prompts[i, :len(prompt)], prompt_lengths[i] = prompt, len(prompt)
-            outputs[i, :len(tokens)], output_lengths[i] = tokens, len(tokens)
-        return {"prompts": prompts, "prompt_lengths": prompt_lengths, "outputs": outputs,
+                    outputs[k, :len(tokens)], output_lengths[k] = tokens, len(tokens)
+                else:
+                    attempts[k] += 1
+                    retry.append(k)
+            pending = retry
+            if not pending:
+                break
+        if pending:
+            raise RuntimeError(f"could not generate an unambiguous prompt for sample {int(indices[pending[0]])}")
+        return {"seeds": np.full(len(indices), seed, np.int64), "attempts": attempts, "outputs": outputs,
                 "output_lengths": output_lengths}
+
+    def input_shapes(self, dataset: Arrays):
+        return {"prompts": ((self.decoder_size.max_prompt,), np.dtype(np.int32)),
+                "prompt_lengths": ((), np.dtype(np.int32))}
+
+    def load_rows(self, dataset: Arrays, indices: np.ndarray) -> Arrays:
+        """Each prompt rebuilt from its seed, index and the attempt the dataset kept."""
+        prompts = [self.synthetic_prompt(int(dataset["seeds"][i]), int(i), int(dataset["attempts"][i]))
+                   for i in indices]
+        return self._rows(prompts)
+
+    def _rows(self, prompts: List[np.ndarray]) -> Arrays:
+        rows = np.zeros((len(prompts), self.decoder_size.max_prompt), np.int32)
+        lengths = np.zeros(len(prompts), np.int32)
+        for j, prompt in enumerate(prompts):
+            rows[j, :len(prompt)], lengths[j] = prompt, len(prompt)
+        return {"prompts": rows, "prompt_lengths": lengths}
 
     def prompt(self, rows: Arrays, index: int) -> np.ndarray:
         return rows["prompts"][index, :int(rows["prompt_lengths"][index])]
@@ -113,13 +140,7 @@ class LLMBenchmark(Benchmark):
     calibration_count = 32
 
     def calibration_rows(self, seed: int, indices: np.ndarray) -> Arrays:
-        s = self.decoder_size
-        prompts = np.zeros((len(indices), s.max_prompt), np.int32)
-        lengths = np.zeros(len(indices), np.int32)
-        for j, i in enumerate(indices):
-            prompt = self.synthetic_prompt(seed, int(i))
-            prompts[j, :len(prompt)], lengths[j] = prompt, len(prompt)
-        return {"prompts": prompts, "prompt_lengths": lengths}
+        return self._rows([self.synthetic_prompt(seed, int(i)) for i in indices])
 
     def calibration_split(self, seed: int, batch_size: int):
         """Prefill calls of every calibration prompt: int8 ranges of the activations of each prompt token."""
