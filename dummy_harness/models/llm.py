@@ -23,7 +23,7 @@ from .base import CALIBRATION_INDEX, MIN_MARGIN, Arrays, Benchmark
 from .decoder import DecoderLM, DecoderSize, calibrate_eos, fit_head, generate_references, init_weights
 
 EOS_RATE = 0.04       # per step: mean generated length ~25 tokens when the limit allows
-WORDS = 128           # words of the synthetic language (the 64-wide stand-in fits its successors: ridge
+WORDS = 128           # words of the synthetic language: few enough that a 64-wide stand-in can fit their successors
 FOLLOW = 0.5          # chance that a prompt's next word is the successor of the last one
 HEAD_SCALE = 0.5      # per-weight scale of the fitted part of the vocabulary projection
 TRAINING_SEED = 2**31 - 2     # training sequences of the fitted projection: a seed no dataset uses by default
