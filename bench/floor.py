@@ -50,14 +50,18 @@ def noop_floor(blocks: int, offline_samples: int = 200_000, server_queries_s: fl
         return float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_samples_per_second"])
 
     # Interleaved blocks: harness over the bare SUT around it (common.interleaved).
-    harness_rates = []
+    harness_rates, bare_rates = [], []
 
     def harness_offline() -> float:
         harness_rates.append(offline(lambda: c.batching_sut(r, 256, inline=True)))
         return harness_rates[-1]
-    ratios = c.interleaved(harness_offline, lambda: offline(BareSUT), blocks)
+
+    def bare_offline() -> float:
+        bare_rates.append(offline(BareSUT))
+        return bare_rates[-1]
+    ratios = c.interleaved(harness_offline, bare_offline, blocks)
     out["offline_samples_per_s"] = c.ratio_row(ratios, harness=round(c.median(harness_rates)),
-                                               harness_batch=256, target=0.5)
+                                               bare=round(c.median(bare_rates)), harness_batch=256, target=0.5)
 
     def server_probe(make):
         def probe(qps: float) -> bool:
@@ -77,13 +81,18 @@ def noop_floor(blocks: int, offline_samples: int = 200_000, server_queries_s: fl
         s = c.settings_for("SingleStream", min_query_count=ss_queries, max_query_count=ss_queries)
         return float(c.loadgen_test(make(), r.store, s, r.dataset.count)["result_90.00_percentile_latency_ns"]) / 1e3
 
-    harness_us = []
+    harness_us, bare_us = [], []
 
     def harness_ss() -> float:
         harness_us.append(ss(lambda: c.batching_sut(r, 1, inline=True)))
         return harness_us[-1]
-    ratios = c.interleaved(harness_ss, lambda: ss(BareSUT), blocks)
-    out["singlestream_p90_us"] = c.ratio_row(ratios, harness=round(c.median(harness_us), 1))
+
+    def bare_ss() -> float:
+        bare_us.append(ss(BareSUT))
+        return bare_us[-1]
+    ratios = c.interleaved(harness_ss, bare_ss, blocks)
+    out["singlestream_p90_us"] = c.ratio_row(ratios, harness=round(c.median(harness_us), 1),
+                                             bare=round(c.median(bare_us), 1))
     return out
 
 
@@ -232,9 +241,13 @@ def reference_style(seconds: float, blocks: int, batch: int = 8) -> Dict[str, ob
                                          r.dataset.count)["result_samples_per_second"]))
         return ours[-1]
 
+    theirs: List[float] = []
+
     def reference() -> float:
         torch.set_num_threads(cores)
-        return float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.dataset.count)
-                     ["result_samples_per_second"])
+        theirs.append(float(c.loadgen_test(ReferenceStyleSUT(r, batch, cores), r.store, settings, r.dataset.count)
+                            ["result_samples_per_second"]))
+        return theirs[-1]
     ratios = c.interleaved(harness, reference, blocks)
-    return c.ratio_row(ratios, harness=round(c.median(ours), 1), batch=batch, workers=cores, target=1.1)
+    return c.ratio_row(ratios, harness=round(c.median(ours), 1), reference_style=round(c.median(theirs), 1),
+                       batch=batch, workers=cores, target=1.1)

@@ -19,7 +19,7 @@ TAGS = "reproduce mlperf inference dummy"
 def test_a_bad_value_is_one_clear_line_and_nothing_runs(script, tmp_path):
     r = script(f"{TAGS} _resnet50", "--quiet", "--scenario=Foo", f"--output_dir={tmp_path / 'out'}")
     assert r.returncode != 0
-    assert r.error == "--scenario='Foo' is not accepted; use one of: Offline, Server, SingleStream, MultiStream", \
+    assert r.error == "--scenario='Foo' is not accepted; use one of: Offline, Server, Interactive, SingleStream, MultiStream", \
         r.output[-2000:]
     assert "Traceback" not in r.output
     assert not list(tmp_path.glob("out/**/mlperf_log_summary.txt"))

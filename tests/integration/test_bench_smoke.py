@@ -16,12 +16,11 @@ def test_bench_quick_prints_one_json_object_with_the_figures_and_the_host_steal(
     assert p.returncode == 0, p.stderr[-3000:]
     figures = json.loads(p.stdout.strip().splitlines()[-1])
     assert {"noop_floor", "reference_style", "cost_scaling", "machine"} <= set(figures)
-    # Each ratio is the quotient of the two arms it names, as printed (to the rounding of the table).
-    offline = figures["noop_floor"]["offline_samples_per_s"]
-    assert offline["ratio"] == pytest.approx(offline["harness"] / offline["bare"], abs=2e-3)
-    style = figures["reference_style"]
-    assert style["ratio"] == pytest.approx(style["harness"] / style["reference_style"], abs=2e-3)
-    assert {"target", "batch", "workers"} <= set(style)
+    # A ratio is the median of its blocks' ratios, so it lies between the arms' extremes; its spread is reported.
+    for row in (figures["noop_floor"]["offline_samples_per_s"], figures["reference_style"]):
+        assert row["blocks"] == 2 and row["spread_pct"] >= 0
+        assert row["ratio"] == pytest.approx(row["harness"] / row.get("bare", row.get("reference_style")), rel=0.5)
+    assert {"target", "batch", "workers"} <= set(figures["reference_style"])
     assert {"offline_slope", "server_slope"} <= set(figures["cost_scaling"])
     assert set(figures["machine"]["figure_host_steal_s"]) == {"noop_floor", "reference_style", "cost_scaling"}
     assert all(f"host steal {v} s" in p.stdout for v in figures["machine"]["figure_host_steal_s"].values())

@@ -22,7 +22,7 @@ def test_bad_input_is_one_line_and_exit_2(harness, tmp_path):
     r = harness("--scenario=Foo", f"--output_dir={tmp_path / 'o'}")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "error: --scenario='Foo' is not accepted; use one of: Offline, Server, SingleStream, MultiStream"]
+        "error: --scenario='Foo' is not accepted; use one of: Offline, Server, Interactive, SingleStream, MultiStream"]
     assert not (tmp_path / "o").exists()
 
 
