@@ -49,6 +49,8 @@ from .base import Answer, Executor, Stats, SUTFailure, Work, chunks
 IN_FLIGHT = 2
 # A cluster that cannot place the workers is refused after this long (placement groups otherwise wait forever).
 PLACEMENT_TIMEOUT_S = 30.0
+# Asking the head whether it wants a token: a port that answers but is no Ray head is refused after this long.
+PROBE_TIMEOUT_S = 10.0
 # Joining a cluster: Ray retries for minutes against a port that is not a Ray head.
 JOIN_TIMEOUT_S = 30.0
 # Start-up of the workers (import, model, dataset, warm-up); a worker that dies is reported at once.
@@ -156,15 +158,19 @@ def connect(cfg, log: Callable[[str], None] = print) -> Connection:
                 f"(bound to 127.0.0.1, no dashboard, token authentication on, object store "
                 f"{object_store_bytes() >> 20} MiB)")
             return found
-        if address != "auto":
-            why = _reachable(address)
-            if why:
-                raise RunError(f"{where}={address}: no Ray cluster answers there ({why}); start one with `ray "
-                               "start --head` and pass its HOST:PORT")
-            if _loopback(address):
-                _loopback_only(ray)      # else Ray would look for the head at this machine's network address
-                _token_for_this_machine()
-        _join(ray, address, where)
+        said = f"{where}={address}"
+        if address == "auto":
+            # The cluster `ray start` last started on this machine (/tmp/ray/ray_current_cluster).
+            address = _ray_current_cluster(said)
+            said = f"{said} ({address})"
+        why = _reachable(address)
+        if why:
+            raise RunError(f"{said}: no Ray cluster answers there ({why}); start one with `ray start --head` and "
+                           "pass its HOST:PORT")
+        if _loopback(address):
+            _loopback_only(ray)      # else Ray would look for the head at this machine's network address
+        _match_authentication(address, said, log)
+        _join(ray, address, said)
         found = Connection(_address_of(ray, address), local=False, owned=True)
         found.seconds = round(time.perf_counter() - started, 2)
         log(f"Ray {ray.__version__}: joined the cluster at {found.address} in {found.seconds:.1f} s "
@@ -172,6 +178,17 @@ def connect(cfg, log: Callable[[str], None] = print) -> Connection:
         return found
     finally:
         _restore(handlers)
+
+
+def _ray_current_cluster(where: str) -> str:
+    try:
+        from ray._private.services import find_bootstrap_address
+        found = find_bootstrap_address(None)
+    except Exception:   # noqa: BLE001 - no record
+        found = None
+    if not found:
+        raise RunError(f"{where}: no Ray cluster was started on this machine (`ray start --head` records one)")
+    return str(found)
 
 
 def _loopback(address: str) -> bool:
@@ -188,26 +205,68 @@ def _loopback_only(ray) -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
-def _token_for_this_machine() -> None:
-    """A cluster on this machine (127.0.0.1) started with token authentication (Ray 2.60's default for a new
-    local cluster) is joined with this machine's token. Ray itself sends a token to an explicit address only with
-    RAY_AUTH_MODE=token (a mistyped remote address would receive it): for a remote cluster that stays the user's
-    choice (README, "On several devices or machines")."""
-    if os.environ.get("RAY_AUTH_MODE"):
-        return
-    from pathlib import Path
-    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or
-            (Path.home() / ".ray" / "auth_token").is_file()):
-        return
+def _wants_token(address: str) -> Optional[bool]:
+    """Whether the cluster's head refuses a caller without Ray's authentication token (asked without one; None:
+    it could not be asked)."""
     try:
-        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+        from ray._raylet import Config, GcsClient
+        from ray.exceptions import AuthenticationError
     except ImportError:
-        os.environ["RAY_AUTH_MODE"] = "token"
+        return None
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    Config.initialize("")
+    try:
+        GcsClient(address=address).internal_kv_get(b"dummy-harness-probe", namespace=None, timeout=5)
+        return False
+    except AuthenticationError:
+        return True
+    except Exception:   # noqa: BLE001 - ray.init says what is wrong
+        return None
+    finally:
+        if saved is None:
+            del os.environ["RAY_AUTH_MODE"]
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+        Config.initialize("")
+
+
+def _match_authentication(address: str, said: str, log: Callable[[str], None]) -> None:
+    """Join with token authentication exactly when the cluster uses it (Ray 2.60's default for a new local
+    cluster; `ray start` uses it where a token exists). Both sides must agree: a driver that expects a token
+    refuses the cluster's calls. Ray itself sends this machine's token to an explicit address only with
+    RAY_AUTH_MODE=token (a mistyped remote address would receive it): this run does so unasked only for a
+    cluster on this machine (127.0.0.1)."""
+    from pathlib import Path
+
+    answer: List[Optional[bool]] = []
+    probe = threading.Thread(target=lambda: answer.append(_wants_token(address)), name="ray-probe", daemon=True)
+    probe.start()
+    probe.join(PROBE_TIMEOUT_S)
+    if not answer:
+        raise RunError(f"{said}: no Ray head answers there (the port is open, but no Ray cluster replied within "
+                       f"{PROBE_TIMEOUT_S:g} s)")
+    wants = answer[0]
+    mode = os.environ.get("RAY_AUTH_MODE", "").lower()
+    if wants is None or wants == (mode == "token"):
         return
+    if not wants:
+        log(f"note: the Ray cluster at {address} runs without token authentication (RAY_AUTH_MODE={mode} here): "
+            "joined without it; keep that cluster on a private network")
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        from ray._raylet import Config
+        Config.initialize("")
+        return
+    has_token = bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or
+                     (Path.home() / ".ray" / "auth_token").is_file())
+    if not (_loopback(address) and has_token and not mode):
+        raise RunError(f"{said}: the Ray cluster there requires its authentication token; set "
+                       "RAY_AUTH_MODE=token with the cluster's token in RAY_AUTH_TOKEN (or ~/.ray/auth_token)")
+    from ray._private.authentication.authentication_token_setup import _enable_token_auth
     _enable_token_auth()
 
 
-def _join(ray, address: str, where: str) -> None:
+def _join(ray, address: str, said: str) -> None:
     """ray.init against a cluster, given JOIN_TIMEOUT_S: against a port that answers but is no Ray head (or one
     whose token differs) Ray retries for minutes."""
     failed: List[BaseException] = []
@@ -223,12 +282,12 @@ def _join(ray, address: str, where: str) -> None:
     thread.join(JOIN_TIMEOUT_S)
     if thread.is_alive():
         sys.stderr.flush()
-        raise RunError(f"{where}={address}: no Ray cluster answered within {JOIN_TIMEOUT_S:g} s (something listens "
+        raise RunError(f"{said}: no Ray cluster answered within {JOIN_TIMEOUT_S:g} s (something listens "
                        "there, but not a Ray head that accepts this machine's token)")
     if failed:
         exc = failed[0]
         reason = " ".join(str(exc).split())[:300]
-        raise RunError(f"{where}={address}: cannot join the Ray cluster: {type(exc).__name__}: {reason}")
+        raise RunError(f"{said}: cannot join the Ray cluster: {type(exc).__name__}: {reason}")
 
 
 def _start_local(ray) -> None:
@@ -605,6 +664,10 @@ class RayBackend(Backend):
         self.worker_backend = worker_backend     # an instance each worker runs instead of cfg's (bench, tests)
         self.connection = connect(cfg, log)
         self.pool: Optional[Pool] = None
+        from .. import backends
+        plugin = backends.plugin_path(cfg.implementation_repo)
+        # The workers load the plug-in (prepare() only notes here that one is used).
+        self.plugin = plugin if plugin and os.path.isfile(plugin) else ""
         self._next = 0
 
     @property
@@ -675,10 +738,14 @@ def start_workers(cfg, connection: Connection, model, calibration, log: Callable
     pool = Pool(actors, [], strategy, connection, group)
     try:
         expected = _driver_digest(cfg, model, cache_dir, calibration is not None)
-        try:
-            infos = ray.get([actor.ready.remote() for actor in actors], timeout=START_TIMEOUT_S)
-        except Exception as exc:   # noqa: BLE001 - a worker died while starting, or never answered
-            _refuse(f"a Ray worker failed to start: {failure_reason(exc)}", ExitCode.SUT_FAILURE)
+        refs, infos = [actor.ready.remote() for actor in actors], []
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for i, ref in enumerate(refs):
+            try:
+                infos.append(ray.get(ref, timeout=max(1.0, deadline - time.monotonic())))
+            except Exception as exc:   # noqa: BLE001 - the worker died while starting, or never answered
+                node = node_label(nodes.get(placed[i], {"NodeID": placed[i]}))
+                _refuse(f"worker {i} on node {node} failed to start: {failure_reason(exc)}", ExitCode.SUT_FAILURE)
         for info in infos:
             node = node_label(nodes.get(info["node_id"], {"NodeID": info["node_id"]}))
             if info["error"]:
