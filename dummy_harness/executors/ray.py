@@ -379,6 +379,23 @@ class _Events:
         pass
 
 
+class _Counter:
+    """A Responder that only notes when how many samples were answered (capacity estimates)."""
+
+    def __init__(self, clock):
+        self.clock, self.done = clock, []
+        self.stop_requested = threading.Event()
+
+    def answered(self, answer: Answer) -> None:
+        self.done.append((self.clock(), len(answer.ids)))
+
+    def first_tokens(self, ids, tokens) -> None:
+        pass
+
+    def check_stop(self) -> None:
+        pass
+
+
 class _Shipped:
     """The worker an LLM Generator reads prompts from when the calls carry them (--ship_samples)."""
 
@@ -687,8 +704,71 @@ class RayBackend(Backend):
             self._next += 1
         try:
             return from_wire(_ray().get(actor.predict.remote(to_wire(inputs))))
-        except Exception as exc:   # noqa: BLE001 - the worker's reason, on one line
-            raise SUTFailure(failure_reason(exc)) from None
+        except Exception as exc:   # noqa: BLE001 - the worker's reason, on one line (tuning: exit 4)
+            raise RunError(failure_reason(exc), ExitCode.SUT_FAILURE) from None
+
+    # ---- capacity estimates of fast and valid runs (tuning.tune), measured through the workers ---------------------
+    def sustained_throughput(self, worker, loaded: int, max_batch: int, workers: int, seconds: float,
+                             clock=time.perf_counter) -> Tuple[float, float]:
+        """(mean, peak) samples/s the Ray executor sustains on batches of the first `loaded` samples for `seconds`,
+        as an Offline run dispatches them (tuning.sustained_throughput's contract; `workers` is this process's
+        compute threads, which do not compute here)."""
+        try:
+            return self._sustained_throughput(worker, loaded, max_batch, seconds, clock)
+        except SUTFailure as exc:
+            raise RunError(str(exc), ExitCode.SUT_FAILURE) from None
+
+    def _sustained_throughput(self, worker, loaded: int, max_batch: int, seconds: float, clock):
+        from ..tuning import peak_rate
+        from .base import ExecutionPlan
+
+        executor, counter = RayExecutor(ExecutionPlan(worker, max_batch)), _Counter(clock)
+        executor.attach(counter)
+        rng = np.random.default_rng(0)
+        size = min(max_batch, loaded)
+        refill = 4 * IN_FLIGHT * len(self.pool.actors)          # batches kept waiting: no worker ever idles
+        issued = 0
+        executor.issue(Work(list(range(size)), rng.choice(loaded, size=size, replace=False).tolist()))
+        executor.finish()
+        executor.serve()                                         # untimed: one batch, everything warm
+        executor._finished = False
+        started = clock()
+        counter.done.clear()
+        while clock() - started < seconds:
+            while executor._outstanding < refill * size:
+                executor.issue(Work(list(range(issued, issued + size)),
+                                    rng.choice(loaded, size=size, replace=False).tolist()))
+                issued += size
+            time.sleep(0.001)
+            if executor._failure:
+                break
+        ended = clock()
+        executor.finish()
+        executor.serve()
+        done = sorted(d for d in counter.done if d[0] <= ended)
+        mean = sum(n for _, n in done) / (ended - started)
+        return mean, max(mean, peak_rate(done, started, (ended - started) / 4))
+
+    def sustained_generation_rate(self, worker, slots: int, samples: int, clock=time.perf_counter) -> float:
+        """Samples/s the workers' engines sustain together on `samples` prompts (tuning's contract)."""
+        from .base import ExecutionPlan
+
+        executor, counter = RayExecutor(ExecutionPlan(worker, slots)), _Counter(clock)
+        executor.attach(counter)
+        try:
+            executor.issue(Work(list(range(min(samples, slots))), list(range(min(samples, slots)))))  # warm-up
+            executor.finish()
+            executor.serve()
+            executor._finished = False
+            started = clock()
+            executor.issue(Work(list(range(samples)), list(range(samples))))
+            executor.finish()
+            executor.serve()
+            return samples / (clock() - started)
+        except SUTFailure as exc:
+            raise RunError(str(exc), ExitCode.SUT_FAILURE) from None
+        finally:
+            executor.close()
 
     def describe(self) -> Dict[str, Any]:
         info = dict(self.pool.backend_info) if self.pool else {"backend": self.cfg.backend}
