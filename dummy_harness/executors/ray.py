@@ -413,13 +413,16 @@ _STOP = ("stop",)
 
 
 class RayWorker:
-    """One worker, as a Ray actor (`ray.remote(RayWorker)`): a backend with the model on one device.
+    """One worker, as a Ray actor (`ray.remote(RayWorker)`, threaded): a backend with the model on one device.
 
-    Fixed-compute models: a plain actor (one call at a time, every call on the thread that prepared the model);
-    compute(indices) or compute_rows(indices, rows) answers one batch: (response buffer, spans, seconds).
-    LLMs: a threaded actor whose one compute thread prepares the model and runs a Generator (continuous batching,
-    executors/generation.py) over what admit() calls hand in; events() streams, per step, the first tokens and
-    answers that step made, until stop()."""
+    One compute thread does every torch op (it prepares the model, then runs what the calls hand it: each Python
+    thread running torch has its own OpenMP pool, loadgen-facts.md); the calls only hand work over and wait. So a
+    call's reply is sent while the compute thread already runs the next call's batch: two calls in flight keep the
+    device busy, with no gap for Ray's own work between them.
+    Fixed-compute models: compute(indices) or compute_rows(indices, rows) answers one batch: (response buffer,
+    spans, compute seconds). LLMs: the compute thread runs a Generator (continuous batching, executors/
+    generation.py) over what admit() calls hand in; events() streams, per step, the first tokens and answers that
+    step made, until stop()."""
 
     def __init__(self, cfg, index: int, threads: int, build_threads: int, calibration=None,
                  backend: Optional[Backend] = None):
@@ -431,11 +434,11 @@ class RayWorker:
         self.error: Optional[Tuple[str, int]] = None
         self.worker = None
         self.digest = ""
+        self.seconds = 0.0
         self.started = time.perf_counter()
         self._args = (calibration, backend)
-        if not self.generative:
-            self._prepare()
-            return
+        # As LoadGen's session does: a thread handing work over takes the GIL back within 0.2 ms.
+        sys.setswitchinterval(0.0002)
         self._inbox: "queue.SimpleQueue" = queue.SimpleQueue()
         self._outbox: "queue.SimpleQueue" = queue.SimpleQueue()
         self._prepared = threading.Event()
@@ -443,9 +446,9 @@ class RayWorker:
         self._prepared.wait()
 
     def _prepare(self) -> None:
-        from ..worker import prepare, prepare_compute
-
         import torch
+
+        from ..worker import prepare, prepare_compute
 
         calibration, backend = self._args
         self._args = None
@@ -472,8 +475,8 @@ class RayWorker:
         from .. import __version__
         context = ray.get_runtime_context()
         info: Dict[str, Any] = {"index": self.index, "error": self.error, "node_id": context.get_node_id(),
-                                "pid": os.getpid(), "host": socket.gethostname(),
-                                "torch_threads": self.threads, "harness": __version__, "torch": torch.__version__.split("+")[0],
+                                "pid": os.getpid(), "host": socket.gethostname(), "torch_threads": self.threads,
+                                "harness": __version__, "torch": torch.__version__.split("+")[0],
                                 "gpus": [str(g) for g in ray.get_gpu_ids()], "digest": self.digest,
                                 "seconds": round(self.seconds, 2)}
         if self.worker is not None:
@@ -482,14 +485,28 @@ class RayWorker:
                 info["dataset_key"] = self.worker.dataset.meta.get("key", "")
         return info
 
+    def _on_compute_thread(self, fn: Callable[[], Any]) -> Any:
+        box: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._inbox.put(("call", fn, box))
+        ok, value = box.get()
+        if not ok:
+            raise value
+        return value
+
     # ---- fixed-compute models: one call, one batch ----------------------------------------------------------------
     def compute(self, indices: List[int]):
+        return self._on_compute_thread(functools.partial(self._compute, indices))
+
+    def compute_rows(self, indices: List[int], rows: Dict[str, np.ndarray]):
+        """A batch whose inputs came with the call (--ship_samples): row i of each array is sample indices[i]."""
+        return self._on_compute_thread(functools.partial(self._compute_rows, indices, rows))
+
+    def _compute(self, indices: List[int]):
         started = time.perf_counter()
         encoded = self.worker.compute(indices)
         return encoded.buffer, encoded.spans, time.perf_counter() - started
 
-    def compute_rows(self, indices: List[int], rows: Dict[str, np.ndarray]):
-        """A batch whose inputs came with the call (--ship_samples): row i of each array is sample indices[i]."""
+    def _compute_rows(self, indices: List[int], rows: Dict[str, np.ndarray]):
         started = time.perf_counter()
         worker = self.worker
         try:
@@ -503,14 +520,7 @@ class RayWorker:
 
     def predict(self, wire):
         """One backend call on inputs that came with it (to_wire; tuning times batches through this)."""
-        if not self.generative:
-            return to_wire(self.worker.backend.predict(from_wire(wire)))
-        box: "queue.SimpleQueue" = queue.SimpleQueue()
-        self._inbox.put(("call", lambda: to_wire(self.worker.backend.predict(from_wire(wire))), box))
-        ok, value = box.get()
-        if not ok:
-            raise value
-        return value
+        return self._on_compute_thread(lambda: to_wire(self.worker.backend.predict(from_wire(wire))))
 
     def node(self) -> str:
         import ray
@@ -547,14 +557,14 @@ class RayWorker:
             if stop:
                 return
 
+    # ---- the compute thread -----------------------------------------------------------------------------------------
     def _loop(self) -> None:
         from .generation import Generator
 
         self._prepare()
         self._prepared.set()
-        if self.worker is None:
-            return
-        generator, events, stats, shipped = None, _Events(), Stats(), _Shipped(self.worker)
+        generator, events, stats = None, _Events(), Stats()
+        shipped = _Shipped(self.worker) if self.worker is not None else None
         unsent = (0, 0.0, 0)          # decode steps, busy seconds, tokens not yet sent
         while True:
             busy = generator is not None and generator.busy
@@ -564,25 +574,28 @@ class RayWorker:
                 item = None
             while item is not None:
                 kind = item[0]
-                if kind == "stop":
-                    generator = None
-                    self._outbox.put(_STOP)
-                elif kind == "start":
-                    _, slots, stream, report = item
-                    stats = Stats()
-                    generator = Generator(shipped if self.ship else self.worker, slots, events, stats, stream, report)
-                elif kind == "work":
-                    _, ids, indices, prompts = item
-                    if prompts is not None:
-                        shipped.prompts.update(zip(indices, prompts))
-                    if generator is not None:
-                        generator.admit(Work(ids, indices))
-                elif kind == "call":
+                if kind == "call":
                     _, fn, box = item
                     try:
+                        if self.worker is None:
+                            raise SUTFailure(f"the worker did not start: {self.error[0] if self.error else '?'}")
                         box.put((True, fn()))
                     except Exception as exc:   # noqa: BLE001 - raised again in the caller's thread
                         box.put((False, exc))
+                elif kind == "stop":
+                    generator = None
+                    self._outbox.put(_STOP)
+                elif kind == "start" and self.worker is not None:
+                    _, slots, stream, report = item
+                    stats = Stats()
+                    generator = Generator(shipped if self.ship else self.worker, slots, events, stats, stream,
+                                          report)
+                elif kind == "work":
+                    _, ids, indices, prompts = item
+                    if prompts is not None and shipped is not None:
+                        shipped.prompts.update(zip(indices, prompts))
+                    if generator is not None:
+                        generator.admit(Work(ids, indices))
                 try:
                     item = self._inbox.get_nowait()
                 except queue.Empty:
@@ -825,7 +838,7 @@ def start_workers(cfg, connection: Connection, model, calibration, log: Callable
     build_threads = thread_layout(cfg)[1]
     remote = ray.remote(RayWorker)
     actors = [remote.options(num_cpus=bundles[i].get("CPU", 0), num_gpus=bundles[i].get("GPU", 0),
-                             max_concurrency=8 if cfg.spec.generative else 1, max_restarts=0, max_task_retries=0,
+                             max_concurrency=8, max_restarts=0, max_task_retries=0,
                              scheduling_strategy=PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=i))
               .remote(cfg, i, threads[i], build_threads, calibration, worker_backend) for i in range(len(bundles))]
     pool = Pool(actors, [], strategy, connection, group)

@@ -10,11 +10,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import BIN, dummy_harness, results_of
+from conftest import BIN, results_of
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 
@@ -97,14 +96,19 @@ def test_one_worker_per_node_and_the_network_sut_name_lists_both(cluster, datase
     assert sut.samples == 64
 
 
-def test_a_request_the_cluster_cannot_place_is_refused_in_one_line(cluster, dataset_dir, tmp_path):
-    p = dummy_harness("--executor=ray", "--workers=3", f"--ray_address={cluster[0].address}", "--backend=null",
-                      f"--dataset_dir={dataset_dir}", f"--output_dir={tmp_path / 'out'}", cwd=tmp_path, timeout=120)
-    assert p.returncode == 3, p.output[-2000:]
-    errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(
-        f"error: --workers=3 needs 3 nodes with a CPU (one worker per node); the Ray cluster at {cluster[0].address} "
-        "has 2: "), errors
+def test_a_request_the_cluster_cannot_place_is_refused_in_one_line(cluster, dataset_dir):
+    from dummy_harness.config import parse_options
+    from dummy_harness.exit_codes import ExitCode, RunError
+    from dummy_harness.executors.ray import RayBackend
+    from dummy_harness.worker import prepare
+
+    cfg = parse_options({"executor": "ray", "workers": 3, "backend": "null", "dataset_dir": str(dataset_dir)})
+    with pytest.raises(RunError) as refused:
+        prepare(cfg, log=lambda line: None, backend=RayBackend(cfg, lambda line: None))
+    assert refused.value.code == ExitCode.ENVIRONMENT and "\n" not in str(refused.value)
+    assert str(refused.value).startswith(f"--workers=3 needs 3 nodes with a CPU (one worker per node); the Ray "
+                                         f"cluster at {ray.get_runtime_context().gcs_address} has 2: ")
+    assert all(g["state"] == "REMOVED" for g in ray.util.placement_group_table().values()), "a group was left"
 
 
 def test_a_node_that_crashes_mid_run_ends_it_with_exit_4_naming_worker_and_node(cluster, dataset_dir, tmp_path):
@@ -141,7 +145,7 @@ def test_a_node_that_crashes_mid_run_ends_it_with_exit_4_naming_worker_and_node(
     errors = [line for line in "".join(stderr).splitlines() if line.startswith("error:")]
     assert rc == 4, "".join(stderr)[-3000:]
     assert ended < DEADLINE_S, f"the crash took {ended:.1f} s to end the run"
-    assert len(errors) == 1 and errors[0].startswith(f"error: run failed: worker 1 on node ") and \
+    assert len(errors) == 1 and errors[0].startswith("error: run failed: worker 1 on node ") and \
         f"[{prefix}]" in errors[0], errors
     run_dir = next(out.glob("*/resnet50/singlestream/performance/run_1"))
     results = results_of(run_dir)

@@ -2,8 +2,7 @@
 pass: Ray does not start inside pytest-xdist workers). Two workers (actors) answer LoadGen tests run in this
 process with explicit settings, next to the in-process executors on a worker of this process: every response id
 completed once, each worker serving its share, the accuracy log the same bytes sample by sample; an LLM streams one
-first token per sample before its answer. Then whole runs through `cmr` and `mlcr` join the same Ray, and a dead
-address is refused in one line before any dataset work."""
+first token per sample before its answer. Then whole runs through `cmr` and `mlcr` join the same Ray."""
 from __future__ import annotations
 
 import json
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_worker, dummy_harness, results_of
+from conftest import build_worker, results_of
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
 
@@ -27,12 +26,12 @@ QSL = 64                 # samples of each accuracy test (the first of the datas
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the module, as the harness starts its own (127.0.0.1 only, no dashboard), with 8 logical
-    CPUs: the pools of two workers that several tests hold at once fit beside each other."""
+    """One local Ray for the module, as the harness starts its own (127.0.0.1 only, no dashboard), with 4 logical
+    CPUs: the module's pool of two workers (one CPU each) and one test's own pool fit beside each other."""
     from dummy_harness.executors import ray as rx
 
     rx._loopback_only(ray)
-    ray.init(address="local", num_cpus=8, include_dashboard=False, object_store_memory=256 << 20,
+    ray.init(address="local", num_cpus=4, include_dashboard=False, object_store_memory=256 << 20,
              log_to_driver=False, logging_level="ERROR", _temp_dir=rx.LOCAL_TEMP_DIR, _system_config=rx.SYSTEM_CONFIG)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
@@ -163,18 +162,18 @@ def test_an_llm_streams_one_first_token_per_sample_before_its_answer(local_ray, 
     try:
         executor = executors.build("ray", ExecutionPlan(llm, 8, stream_first_token=True, report_tokens=True))
         sut, recorded, _ = loadgen_test(executor, llm, "Server", "performance", tmp_path, stream=True, tokens=True,
-                                        server_target_qps=40, min_query_count=64, max_query_count=64,
+                                        server_target_qps=80, min_query_count=32, max_query_count=32,
                                         use_token_latencies=True, ttft_latency=2 * 10 ** 9,
                                         tpot_latency=2 * 10 ** 8)
     finally:
         llm.close()
     firsts, done = recorded.ids("first"), recorded.ids("done")
-    assert sorted(firsts) == sorted(done) and len(set(done)) == len(done) == 64
+    assert sorted(firsts) == sorted(done) and len(set(done)) == len(done) == 32
     order = {(kind, rid): i for i, (kind, rid) in enumerate(recorded.events)}
     assert all(order[("first", rid)] < order[("done", rid)] for rid in done)
     served = [w["samples"] for w in executor.describe()["workers"]]
-    assert sum(served) == 64 and min(served) > 0, served
-    assert executor.stats.tokens > 64
+    assert sum(served) == 32 and min(served) > 0, served
+    assert executor.stats.tokens > 32
 
 
 @pytest.mark.parametrize("entry,scenario", [("cmr", "Offline"), ("mlcr", "SingleStream")])
@@ -192,14 +191,3 @@ def test_a_run_through_cm_joins_the_cluster(entry, scenario, local_ray, script_v
     assert [w["worker"] for w in results["executor"]["workers"]] == [0, 1]
     assert all(f"[{node}]" in w["node"] for w in results["executor"]["workers"])
     assert sum(w["samples"] for w in results["executor"]["workers"]) == results["sut"]["samples"]
-
-
-def test_a_dead_address_is_refused_in_one_line_before_any_dataset_work(tmp_path):
-    empty = tmp_path / "datasets"
-    p = dummy_harness("--executor=ray", "--ray_address=127.0.0.1:1", f"--dataset_dir={empty}",
-                      f"--output_dir={tmp_path / 'out'}", cwd=tmp_path, timeout=120)
-    assert p.returncode == 3, p.output[-2000:]
-    errors = [line for line in p.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: --ray_address=127.0.0.1:1: no Ray cluster answers there (Connection refused); start "
-                      "one with `ray start --head` and pass its HOST:PORT"]
-    assert not empty.exists()

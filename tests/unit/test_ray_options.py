@@ -97,3 +97,25 @@ def test_a_cluster_too_small_is_refused_saying_what_it_lacks(cpus, options, mess
     with pytest.raises(RunError) as refused:
         placement(cpus, **options)
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_a_dead_address_is_refused_in_one_line_before_any_dataset_work(tmp_path, capsys):
+    """The run connects first (nothing is started: no Ray, no dataset), so this runs beside other tests."""
+    from dummy_harness import cli
+
+    empty = tmp_path / "datasets"
+    code = cli.main(["--executor=ray", "--ray_address=127.0.0.1:1", f"--dataset_dir={empty}",
+                     f"--output_dir={tmp_path / 'out'}", "--progress=off"])
+    assert code == 3
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --ray_address=127.0.0.1:1: no Ray cluster answers there (Connection refused); start "
+                      "one with `ray start --head` and pass its HOST:PORT"]
+    assert not empty.exists()
+
+
+def test_ray_client_addresses_are_refused_saying_why(tmp_path, capsys):
+    from dummy_harness import cli
+
+    code = cli.main(["--executor=ray", "--ray_address=ray://10.0.0.5:10001", f"--output_dir={tmp_path / 'out'}",
+                     f"--dataset_dir={tmp_path / 'datasets'}", "--progress=off"])
+    assert code == 2 and "Ray Client (ray://) is too slow for LoadGen" in capsys.readouterr().err
