@@ -359,9 +359,9 @@ OPTIONS: Tuple[Option, ...] = (
     Option("executor", "CM_MLPERF_DUMMY_EXECUTOR", choice(EXECUTORS), "where the compute runs: local = this "
            "process (the executor chosen by scenario); ray = --workers Ray actors, each a backend with the model on "
            "one device (CM: _local, _ray)", default="local", choices=EXECUTORS, cm_flag=False),
-    Option("workers", "CM_MLPERF_DUMMY_WORKERS", whole(), "--executor=ray: how many workers (Ray actors): one per "
-           "GPU with _cuda, one per node on a cluster of CPU nodes, sharing the cores of this machine without a "
-           "cluster (default 1)"),
+    Option("workers", "CM_MLPERF_DUMMY_WORKERS", whole(), "--executor=ray: how many workers (Ray actors, one backend "
+           "each): one per GPU with _cuda, one per node on a cluster of CPU nodes; on one machine they share its "
+           "free CPUs, or take --threads CPUs each (default 1)"),
     Option("ship_samples", "CM_MLPERF_DUMMY_SHIP_SAMPLES", yes_no, "--executor=ray: every call carries its "
            "samples' input arrays and workers keep no dataset (the network division's wire: one call per query, "
            "no batching of queries; LoadGen's SUT name lists the workers' nodes); default: calls carry sample "

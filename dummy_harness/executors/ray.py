@@ -293,13 +293,14 @@ def _join(ray, address: str, said: str) -> None:
         raise RunError(f"{said}: cannot join the Ray cluster: {type(exc).__name__}: {reason}")
 
 
-def _start_local(ray) -> None:
+def _start_local(ray, num_cpus: Optional[int] = None) -> None:
+    """ray.init of a new local instance (`num_cpus`: default, the cores this process may use)."""
     from ..host import usable_cores
 
     _loopback_only(ray)
     os.makedirs(LOCAL_TEMP_DIR, exist_ok=True)
     try:
-        ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False,
+        ray.init(address="local", num_cpus=num_cpus or usable_cores(), include_dashboard=False,
                  object_store_memory=object_store_bytes(), log_to_driver=False, logging_level="ERROR",
                  _temp_dir=LOCAL_TEMP_DIR, _system_config=SYSTEM_CONFIG)
     except Exception as exc:   # noqa: BLE001 - Ray's own reason, on one line

@@ -26,13 +26,11 @@ QSL = 64                 # samples of each accuracy test (the first of the datas
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the module, as the harness starts its own (127.0.0.1 only, no dashboard), with 4 logical
+    """One local Ray for the module, started as a run starts its own (127.0.0.1 only, no dashboard), with 4 logical
     CPUs: the module's pool of two workers (one CPU each) and one test's own pool fit beside each other."""
     from dummy_harness.executors import ray as rx
 
-    rx._loopback_only(ray)
-    ray.init(address="local", num_cpus=4, include_dashboard=False, object_store_memory=256 << 20,
-             log_to_driver=False, logging_level="ERROR", _temp_dir=rx.LOCAL_TEMP_DIR, _system_config=rx.SYSTEM_CONFIG)
+    rx._start_local(ray, num_cpus=4)          # what a run without --ray_address starts
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -107,6 +105,40 @@ SETTINGS = {
     "SingleStream": {"single_stream_expected_latency_ns": 5_000_000},
     "MultiStream": {"multi_stream_samples_per_query": 8, "multi_stream_expected_latency_ns": 20_000_000},
 }
+
+
+def descendants(pid: int) -> set:
+    """The processes under `pid` (from /proc)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def test_the_local_instance_listens_on_127_0_0_1_only_and_has_no_dashboard(local_ray, workers):
+    import shutil
+    import subprocess
+
+    if not shutil.which("ss"):
+        pytest.skip("no `ss` on this machine to list listening sockets")
+    pids = descendants(os.getpid()) | {os.getpid()}          # this driver, the GCS, the raylet, the workers
+    assert {w.pid for w in workers.backend.pool.infos} <= pids
+    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout.splitlines()
+    ours = [line for line in listening if any(f"pid={pid}," in line for pid in pids)]
+    assert ours, "no listening socket found for the workers"
+    assert all(line.split()[3].rsplit(":", 1)[0].strip("[]").replace("::ffff:", "") == "127.0.0.1"
+               for line in ours), ours
+    assert not any(line.split()[3].endswith(":8265") for line in listening), "a dashboard listens"
 
 
 @pytest.mark.parametrize("scenario", list(SETTINGS))
