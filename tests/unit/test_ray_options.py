@@ -119,3 +119,21 @@ def test_ray_client_addresses_are_refused_saying_why(tmp_path, capsys):
     code = cli.main(["--executor=ray", "--ray_address=ray://10.0.0.5:10001", f"--output_dir={tmp_path / 'out'}",
                      f"--dataset_dir={tmp_path / 'datasets'}", "--progress=off"])
     assert code == 2 and "Ray Client (ray://) is too slow for LoadGen" in capsys.readouterr().err
+
+
+def test_a_worker_whose_copy_differs_is_refused_naming_it():
+    import torch
+
+    from dummy_harness import __version__
+    from dummy_harness.executors.ray import _check_same
+
+    info = {"index": 1, "harness": __version__, "torch": torch.__version__.split("+")[0], "dataset_key": "k",
+            "digest": "abc"}
+    _check_same(info, "10.0.0.7 [5e6f7a8b]", ("k", "abc"))                  # the same copy
+    with pytest.raises(RunError, match=r"^worker 1 on node 10\.0\.0\.7 \[5e6f7a8b\] has dataset k with checksum "
+                                       r"abc, this process k with abd: the node's copy differs"):
+        _check_same(info, "10.0.0.7 [5e6f7a8b]", ("k", "abd"))
+    with pytest.raises(RunError, match=r"built a stand-in with other weights"):
+        _check_same(info, "10.0.0.7 [5e6f7a8b]", ("", "fff"))             # --ship_samples: the weights' digest
+    with pytest.raises(RunError, match=r"runs harness 0\.0 with torch"):
+        _check_same({**info, "harness": "0.0"}, "10.0.0.7 [5e6f7a8b]", ("k", "abc"))
