@@ -19,8 +19,8 @@ In the order a run meets them:
                  never waiting to fill a batch), answers -> the Responder (loadgen/sut.py)
 
 Calls are plain actor calls (Ray Core): no Ray Serve, no compiled graphs, no retries (a failed call ends the run:
-no sample is answered twice or made up). What travels, for reviewers of a network-division SUT: README, "On
-several devices or machines".
+no sample is answered twice or made up). What travels, for reviewers of a network-division SUT, and what a cluster
+exposes: docs/distributed.md.
 """
 from __future__ import annotations
 
@@ -108,8 +108,9 @@ def _restore(handlers) -> None:
 
 
 def object_store_bytes() -> int:
-    """The local object store: a share of RAM, kept within /dev/shm where that is smaller (Docker's 64 MB /dev/shm
-    would otherwise make Ray fall back to a slower store on disk)."""
+    """The local object store: a share of RAM, kept within /dev/shm where that is smaller (a store larger than
+    /dev/shm falls back to a slower one on disk; Docker's 64 MB /dev/shm is below Ray's minimum store, so a
+    container needs --shm-size)."""
     try:
         ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
@@ -157,9 +158,10 @@ def connect(cfg, log: Callable[[str], None] = print) -> Connection:
             _start_local(ray)
             found = Connection(_address_of(ray, "local"), local=True, owned=True)
             found.seconds = round(time.perf_counter() - started, 2)
+            mode = os.environ.get("RAY_AUTH_MODE", "")        # ray.init sets it to token unless told otherwise
+            auth = "token authentication on" if mode == "token" else f"token authentication OFF (RAY_AUTH_MODE={mode})"
             log(f"Ray {ray.__version__}: started a local instance at {found.address} in {found.seconds:.1f} s "
-                f"(bound to 127.0.0.1, no dashboard, token authentication on, object store "
-                f"{object_store_bytes() >> 20} MiB)")
+                f"(bound to 127.0.0.1, no dashboard, {auth}, object store {object_store_bytes() >> 20} MiB)")
             return found
         said = f"{where}={address}"
         if address == "auto":
