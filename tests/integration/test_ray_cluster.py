@@ -128,7 +128,7 @@ def test_a_node_that_crashes_mid_run_ends_it_with_exit_4_naming_worker_and_node(
     try:
         ready = next((line for line in proc.stdout if line.startswith("Ray: 2 workers ready")), "")
         assert ready, "the run never started its workers"
-        time.sleep(1.5)             # LoadGen's test starts right after (no tuning step times anything here)
+        time.sleep(0.5)             # LoadGen's test starts right after (no tuning step times anything here)
         assert proc.poll() is None
         # Worker 1's node, by the id the run printed: "...; 1 on 127.0.0.1 [1a2b3c4d] (cpu, ...)".
         prefix = ready.split("; 1 on ", 1)[1].split("[", 1)[1].split("]", 1)[0]
