@@ -8,11 +8,12 @@ file alone). --quick uses tiny sizes and one repetition: it only checks that the
 """
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import time
 
-from . import common, efficiency, floor, scaling, serving
+from . import common, distributed, efficiency, floor, scaling, serving
 from .cm_overhead import cm_overhead
 
 
@@ -49,10 +50,21 @@ def main() -> None:
                                                      server_s=0.2 if q else 1.0, search_budget_s=2 if q else 40),
         "cm_overhead": lambda: cm_overhead(repeats=1 if q else 3),
         "llm_serving": lambda: serving.llm_serving(repeats=1, budget_s=60),
+        # The Ray executor (needs the ray extra): one worker against in-process; N workers on fake nodes.
+        "ray_overhead": lambda: distributed.ray_overhead(blocks=2 if q else 5, ss_queries=200 if q else 2000,
+                                                        offline_samples=2000 if q else 20_000,
+                                                        search_budget_s=5 if q else 60,
+                                                        simulated_chunks=10 if q else 100),
+        "ray_scaling": lambda: distributed.ray_scaling(blocks=1 if q else 3, sizes=(1, 2) if q else (1, 2, 4, 8),
+                                                      seconds=0.5 if q else 3.0),
     }
     if q:   # a smoke run skips the slow QPS searches
         figures.pop("server_batching")
         figures.pop("llm_serving")
+    if importlib.util.find_spec("ray") is None:
+        print("ray_overhead, ray_scaling: left out (Ray is not installed: pip install -e '.[ray]')", flush=True)
+        figures.pop("ray_overhead")
+        figures.pop("ray_scaling")
     results = {}
     started, stolen_at_start = time.perf_counter(), common.steal_s()
     seconds, steal = {}, {}

@@ -53,6 +53,11 @@ class RunConfig:
     submitter: str = _default("submitter")
     division: str = _default("division")
     system_json: str = _default("system_json")                          # overrides of the system description
+    # Where the compute runs (executors/): local, or Ray workers (executors/ray.py).
+    executor: str = _default("executor")
+    workers: Optional[int] = _default("workers")                        # None = 1 (ray only)
+    ship_samples: bool = _default("ship_samples")                       # ray: calls carry input arrays
+    ray_address: Optional[str] = _default("ray_address")                # None = $RAY_ADDRESS, else a local Ray
 
     # ---- derived facts -------------------------------------------------------------------------------------
     @property
@@ -72,6 +77,11 @@ class RunConfig:
     @property
     def samples(self) -> int:
         return self.dataset_size or self.spec.default_dataset_size
+
+    @property
+    def worker_count(self) -> int:
+        """Workers of the Ray executor (1 without one)."""
+        return self.workers or 1
 
     @property
     def hardware_name(self) -> str:
@@ -110,6 +120,14 @@ class RunConfig:
         d["size"] = self.size
         d["batch_size"] = self.batch_size
         d["samples"] = self.samples
+        # Where the compute ran is part of the run only when it is not this process (stored local results keep
+        # the fingerprint they had); not which cluster.
+        d.pop("ray_address")
+        if self.executor == "local":
+            for k in ("executor", "workers", "ship_samples"):
+                d.pop(k)
+        else:
+            d["workers"] = self.worker_count
         return d
 
     def to_options(self) -> Dict[str, Any]:
@@ -196,6 +214,19 @@ def _submission_rules(opt: Mapping[str, Any], out: Dict[str, Any]) -> None:
             raise ConfigError("--compliance_test runs in performance mode; drop --mode")
 
 
+def _executor_rules(out: Dict[str, Any]) -> None:
+    """The Ray executor's flags belong to it; Ray itself must be installed (an optional extra)."""
+    if out.get("executor", _default("executor")) != "ray":
+        given = [k for k in ("workers", "ship_samples", "ray_address") if out.get(k) not in (None, False)]
+        if given:
+            raise ConfigError(f"--{given[0]} is a flag of the Ray executor; add --executor=ray (CM: _ray) or drop it")
+        return
+    import importlib.util
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("--executor=ray (CM: _ray) needs Ray, an optional extra of this project: pip install "
+                          "'mlperf-dummy-harness[ray]' (in a checkout: pip install -e '.[ray]')")
+
+
 def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     """Build a RunConfig from raw option values (strings, or typed values from the Python API)."""
     opt = parse_given(raw)
@@ -213,6 +244,7 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     out["target_qps"] = opt.get(scenario.target_option, opt.get("target_qps")) if throughput else None
     out["target_latency"] = None if throughput else opt.get(scenario.target_option, opt.get("target_latency"))
     _submission_rules(opt, out)
+    _executor_rules(out)
 
     cfg = RunConfig(**out)
     if scenario.only_for_interactive and not spec.interactive:

@@ -28,6 +28,7 @@ RUN_STYLES = ("test", "fast", "valid")
 DIVISIONS = ("open", "closed")
 COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST06")
 PROGRESS = ("auto", "lines", "off")          # loadgen/progress.py
+EXECUTORS = ("local", "ray")                  # executors/: this process (chosen by scenario), or Ray workers
 MODEL_SIZES = tuple(dict.fromkeys(size for spec in catalogue.CATALOGUE.values() for size in spec.sizes))
 
 # A path may hold any character but control characters (a newline would split LoadGen's and our logs). It never
@@ -188,6 +189,19 @@ def text(name: str, value: Any) -> str:
     return str(value).strip()
 
 
+_RAY_ADDRESS = re.compile(r"auto|local|ray://[A-Za-z0-9_.:\[\]-]+|[A-Za-z0-9_.-]+:[0-9]{1,5}|\[[0-9A-Fa-f:]+\]:[0-9]{1,5}")
+
+
+def ray_address(name: str, value: Any) -> str:
+    """A Ray cluster's address: host:port of its head (GCS), auto (the cluster `ray start` left on this machine)
+    or local (a new one, as without the flag); ray:// is parsed here and refused when the run starts."""
+    text = str(value).strip()
+    if not _RAY_ADDRESS.fullmatch(text):
+        raise ConfigError(f"--{name}={text!r} is not a Ray address; use HOST:PORT of the cluster's head (e.g. "
+                          "10.0.0.5:6379), auto or local")
+    return text
+
+
 # ---- the declaration -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Option:
@@ -341,6 +355,20 @@ OPTIONS: Tuple[Option, ...] = (
     Option("compliance_test", "CM_MLPERF_LOADGEN_COMPLIANCE_TEST", compliance_test,
            "run one compliance test with its official audit.config (needs --inference_src)", default="",
            choices=COMPLIANCE_TESTS),
+    # Where the compute runs (executors/): this process, or workers on Ray (executors/ray.py).
+    Option("executor", "CM_MLPERF_DUMMY_EXECUTOR", choice(EXECUTORS), "where the compute runs: local = this "
+           "process (the executor chosen by scenario); ray = --workers Ray actors, each a backend with the model on "
+           "one device (CM: _local, _ray)", default="local", choices=EXECUTORS, cm_flag=False),
+    Option("workers", "CM_MLPERF_DUMMY_WORKERS", whole(), "--executor=ray: how many workers (Ray actors, one backend "
+           "each): one per GPU with _cuda, one per node on a cluster of CPU nodes; on one machine they share its "
+           "free CPUs, or take --threads CPUs each (default 1)"),
+    Option("ship_samples", "CM_MLPERF_DUMMY_SHIP_SAMPLES", yes_no, "--executor=ray: every call carries its "
+           "samples' input arrays and workers keep no dataset (the network division's wire: one call per query, "
+           "no batching of queries; LoadGen's SUT name lists the workers' nodes); default: calls carry sample "
+           "indices", default=False),
+    Option("ray_address", "CM_MLPERF_DUMMY_RAY_ADDRESS", ray_address, "--executor=ray: the Ray cluster to join "
+           "(HOST:PORT of its head, or auto); default: $RAY_ADDRESS, else a new local Ray bound to 127.0.0.1 with "
+           "no dashboard"),
     Option("progress", "CM_MLPERF_DUMMY_PROGRESS", choice(PROGRESS, _PROGRESS_ALIASES), "status line of the "
            "LoadGen test: auto = one line updated in place on a terminal, else a new line every 10 s or 10%; "
            "lines = always new lines; off = none (also: yes, no)", default="auto", choices=PROGRESS),

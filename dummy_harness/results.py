@@ -157,6 +157,8 @@ class Results:
     # ---- the LoadGen test -----------------------------------------------------------------------------------
     memory_mb: Optional[Memory] = None
     threads: Optional[Threads] = None
+    # What ran the compute (Executor.describe()): its name; for remote workers each one's node, device, samples.
+    executor: Optional[Dict[str, Any]] = None
     timing_s: Optional[Timing] = None
     host_cpu_stolen_s: Optional[float] = field(default=None, metadata=with_("sut"))
     sut: Optional[SutStats] = None

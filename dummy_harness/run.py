@@ -65,8 +65,12 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
         valid=False, fingerprint=cfg.fingerprint(), command=["dummy-harness"] + cfg.to_argv())
     results.write()   # a crash that kills the process leaves "running": never mistaken for a result
     worker: Optional[Worker] = None
+    backend = None
     try:
-        worker = prepare(cfg, log)
+        # Remote workers (--executor=ray): connected first, so that a dead cluster fails before any dataset work;
+        # this process then prepares the dataset and a stand-in for their backend, which starts them.
+        backend = executors.driver_backend(cfg, log)
+        worker = prepare(cfg, log, backend=backend)
         results.environment = host.environment()
         results.dataset = {"path": worker.dataset.path,
                            **{k: v for k, v in worker.dataset.meta.items() if k != "arrays"}}
@@ -91,6 +95,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
     finally:
         if worker is not None:
             worker.close()
+        elif backend is not None:
+            backend.close()
         if results.timing_s is not None:
             results.timing_s.total = round(time.perf_counter() - started, 3)
         results.write()
@@ -116,7 +122,7 @@ def execute(cfg: RunConfig, worker: Worker, tuned: Tuning, results: Results) -> 
     tokens = bool(settings.use_token_latencies)
     plan = executors.ExecutionPlan(worker, tuned.max_batch, tuned.compute_threads,
                                    stream_first_token=tokens and not scenario.one_query, report_tokens=tokens)
-    executor = executors.build(executors.local(scenario, plan), plan)
+    executor = executors.build(executors.choose(cfg.executor, scenario, plan), plan)
     sut = SUT(executor, plan.stream_first_token, plan.report_tokens)
     sut.on_failure = lambda reason: _abort(results, "failed", reason, ExitCode.SUT_FAILURE)
     results.watchdog_s = cfg.watchdog_s or stall_limit_s(settings, scenario)
@@ -138,9 +144,12 @@ def execute(cfg: RunConfig, worker: Worker, tuned: Tuning, results: Results) -> 
         # RSS once the samples are loaded and the first query arrived, and at the end: a leak shows as growth.
         results.memory_mb = Memory(rss_at_first_query=sut.rss_first_query, rss_at_end=host.rss_mb(),
                                    peak_rss=host.peak_rss_mb())
-    results.threads = Threads(compute_threads=tuned.compute_threads, first_compute_thread="main",
+    results.executor = executor.describe()
+    remote = cfg.executor != "local"       # the compute ran on the executor's workers (results.executor)
+    results.threads = Threads(compute_threads=0 if remote else tuned.compute_threads,
+                              first_compute_thread="none (remote workers)" if remote else "main",
                               loadgen="thread 'loadgen'" if executor.queued else "main (inline)",
-                              torch_threads_per_compute_thread=tuned.torch_threads)
+                              torch_threads_per_compute_thread=0 if remote else tuned.torch_threads)
     results.timing_s = Timing(loadgen=round(time.perf_counter() - t0, 3))
     stolen_at_end = host.cpu_stolen_s()
     results.host_cpu_stolen_s = (None if stolen_at_start is None or stolen_at_end is None

@@ -273,14 +273,16 @@ def tune(cfg: RunConfig, worker, clock: Clock = time.perf_counter) -> Tuning:
         # A short Offline run of the LLM engine itself: too few samples would end a valid run early (INVALID).
         loaded = min(worker.dataset.count, ESTIMATE_GENERATED[cfg.run_style])
         store.load(range(loaded))
-        estimate_qps = sustained_generation_rate(worker, cfg.batch_size, loaded, clock)
+        # A backend whose compute runs elsewhere (executors/ray.py) measures through its own workers.
+        estimate_qps = getattr(backend, "sustained_generation_rate", sustained_generation_rate)(
+            worker, cfg.batch_size, loaded, clock)
         tuned.capacity_estimate = {"samples_per_second": round(estimate_qps, 2), "samples": loaded}
     elif cfg.run_style != "test" and not user_sized and not bench.generative:
         if scenario.one_query:
             loaded = min(worker.dataset.count, ESTIMATE_SAMPLES)
             store.load(range(loaded))
-            mean, estimate_qps = sustained_throughput(worker, loaded, cfg.batch_size, compute_threads,
-                                                      ESTIMATE_SECONDS[cfg.run_style], clock)
+            mean, estimate_qps = getattr(backend, "sustained_throughput", sustained_throughput)(
+                worker, loaded, cfg.batch_size, compute_threads, ESTIMATE_SECONDS[cfg.run_style], clock)
             tuned.capacity_estimate = {"samples_per_second": round(mean, 2), "peak": round(estimate_qps, 2),
                                        "workers": compute_threads, "seconds": ESTIMATE_SECONDS[cfg.run_style],
                                        "samples": loaded}

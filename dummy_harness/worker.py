@@ -34,6 +34,7 @@ class Worker:
     dataset: Dataset
     store: SampleStore
     calibration_set: Optional[Dict[str, Any]] = None      # what int8 was calibrated on (results.json)
+    model_digest: str = ""                                 # prepare_compute: the stand-in's weights (dataset.py)
     _staged: Any = field(default=None, repr=False)
     _staged_version: int = field(default=-1, repr=False)
 
@@ -85,7 +86,45 @@ def prepare(cfg: RunConfig, log: Callable[[str], None] = print, load_samples: in
     loaded, the backend prepared for the device and precision (int8: calibrated on a split no evaluated sample
     belongs to). Raises RunError (one line, with its exit code) when this machine cannot do it.
     `load_samples`: how many samples to load beyond the warm-up rows (bench and tests load all of theirs);
-    `backend`: an instance to run instead of the one cfg names (bench's and tests' own backends)."""
+    `backend`: an instance to run instead of the one cfg names (bench's and tests' own backends; the Ray
+    executor's stand-in for its remote workers, executors/ray.py)."""
+    bench, backend = _start(cfg, backend, log)
+    model = bench.build_model()
+    try:
+        dataset = open_dataset(bench, model, cfg.samples, cfg.seed, cfg.dataset_dir,
+                               allow_create=not cfg.skip_preprocess)
+    except DatasetError as exc:
+        raise RunError(str(exc)) from None
+
+    store = SampleStore(bench, dataset.arrays, dataset.count)
+    warm = min(dataset.count, 4 * cfg.batch_size)
+    store.load(range(max(warm, min(load_samples, dataset.count))))
+    # int8 ranges come from a calibration split that no evaluated sample is part of (MLPerf's calibration lists
+    # are disjoint from the validation sets); other precisions warm up on the first loaded samples.
+    calibration, calibration_set = bench.calibration_batches(store.ram, cfg.batch_size, warm), None   # slot = index
+    if cfg.precision == "uint8":
+        calibration, calibration_set = bench.calibration_split(cfg.seed, cfg.batch_size)
+    # Where a backend may cache artefacts (e.g. exports): beside the dataset.
+    _load(backend, model, cfg, calibration, os.path.dirname(dataset.path))
+    return Worker(bench, backend, dataset, store, calibration_set)
+
+
+def prepare_compute(cfg: RunConfig, calibration, log: Callable[[str], None] = print,
+                    backend: Optional[Backend] = None) -> Worker:
+    """A worker with no dataset: the stand-in on its backend, warmed up on (int8: calibrated with) the batches
+    `calibration` that the caller's `prepare` made. Its batches come with their inputs (the Ray executor's
+    workers with --ship_samples); `dataset` and `store` are None, `model_digest` says which weights it built."""
+    from .dataset import default_root, weights_digest
+
+    bench, backend = _start(cfg, backend, log)
+    model = bench.build_model()
+    digest = weights_digest(model)       # before the backend may change the model (fp16, int8)
+    _load(backend, model, cfg, calibration, cfg.dataset_dir or default_root())
+    return Worker(bench, backend, None, None, model_digest=digest)
+
+
+def _start(cfg: RunConfig, backend: Optional[Backend], log: Callable[[str], None]):
+    """The benchmark and the backend instance, once this machine is known to run them; torch's pool sized."""
     import torch
 
     from .tuning import thread_layout
@@ -107,27 +146,17 @@ def prepare(cfg: RunConfig, log: Callable[[str], None] = print, load_samples: in
     reason = type(backend).unavailable_reason(cfg.device)
     if reason:
         raise RunError(reason)
-    model = bench.build_model()
-    try:
-        dataset = open_dataset(bench, model, cfg.samples, cfg.seed, cfg.dataset_dir,
-                               allow_create=not cfg.skip_preprocess)
-    except DatasetError as exc:
-        raise RunError(str(exc)) from None
+    return bench, backend
 
-    store = SampleStore(bench, dataset.arrays, dataset.count)
-    warm = min(dataset.count, 4 * cfg.batch_size)
-    store.load(range(max(warm, min(load_samples, dataset.count))))
-    # int8 ranges come from a calibration split that no evaluated sample is part of (MLPerf's calibration lists
-    # are disjoint from the validation sets); other precisions warm up on the first loaded samples.
-    calibration, calibration_set = bench.calibration_batches(store.ram, cfg.batch_size, warm), None   # slot = index
-    if cfg.precision == "uint8":
-        calibration, calibration_set = bench.calibration_split(cfg.seed, cfg.batch_size)
-    backend.cache_dir = os.path.dirname(dataset.path)     # where a backend may cache artefacts (e.g. exports)
+
+def _load(backend: Backend, model, cfg: RunConfig, calibration, cache_dir: str) -> None:
+    backend.cache_dir = cache_dir
     try:
         backend.load(model, cfg.device, cfg.precision, calibration)
     except BackendError as exc:
         raise RunError(str(exc)) from None
+    except RunError:
+        raise
     except Exception as exc:   # noqa: BLE001 - a (vendor) backend failing to prepare: its reason, one line
         raise RunError(f"the {backend.name} backend failed to prepare the model: {type(exc).__name__}: {exc}",
                        ExitCode.SUT_FAILURE) from None
-    return Worker(bench, backend, dataset, store, calibration_set)

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything and run the test suite (unit tests, then cmr / cmind.access / CLI end to end).
-# With no arguments, three passes:
-#   1. every test but the `alone` ones, spread over the cores (pytest-xdist, one test file per worker so module
-#      fixtures are made once, each worker and its runs kept to one core; TEST_WORKERS=N to choose);
+# With no arguments, four passes:
+#   1. every test but the `alone` and `ray` ones, spread over the cores (pytest-xdist, one test file per worker so
+#      module fixtures are made once, each worker and its runs kept to one core; TEST_WORKERS=N to choose);
 #   2. the `alone` ones (judged against a latency bound, or needing every core) by themselves;
-#   3. `cm docker script` on a real Docker engine (tests/integration/test_docker_engine.py, minutes: engine, base
+#   3. the `ray` ones (the Ray executor: Ray started once per module, which cannot happen inside pytest-xdist's
+#      workers), serially;
+#   4. `cm docker script` on a real Docker engine (tests/integration/test_docker_engine.py, minutes: engine, base
 #      image, image build, two runs). It skips, saying why in one line, where the machine cannot (not root, no
 #      apt-get, dockerd does not start). DOCKER_ENGINE_TEST=no leaves it out.
 # Extra arguments go to one plain pytest run instead, e.g.:  ./scripts/test.sh -m "not cm"
@@ -16,8 +18,9 @@ if [ $# -gt 0 ]; then
   exec python -m pytest -q -rs "$@"
 fi
 status=0
-python -m pytest -q -rs -n "${TEST_WORKERS:-auto}" --dist loadfile -m "not alone" || status=$?
+python -m pytest -q -rs -n "${TEST_WORKERS:-auto}" --dist loadfile -m "not alone and not ray" || status=$?
 python -m pytest -q -rs -m alone || status=$?
+python -m pytest -q -rs -m ray --durations=5 || status=$?
 if [ "${DOCKER_ENGINE_TEST:-yes}" != no ]; then
   python -m pytest -q -rs -m docker_engine tests/integration/test_docker_engine.py || status=$?
 fi

@@ -6,7 +6,7 @@
 A generated region sits between a `BEGIN generated <name>` and an `END generated <name>` comment; everything
 outside the markers (deps, docker, comments, the device/precision/scenario groups) is hand-written and kept
 byte for byte. Sources: options.OPTIONS (flags), catalogue.CATALOGUE (model variations, accuracy env keys),
-backends.REGISTRY (backend variations).
+backends.REGISTRY (backend variations), options.EXECUTORS (executor variations).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional
 import yaml
 
 from .. import backends, catalogue
-from ..options import BY_NAME, OPTIONS, Option
+from ..options import BY_NAME, EXECUTORS, OPTIONS, Option
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMAND = "python -m dummy_harness.generate"
@@ -100,6 +100,25 @@ def render_backends() -> str:
     return "\n".join(out) + "\n"
 
 
+# What each executor variation is, for the comment above it.
+EXECUTOR_SUMMARY = {"local": "this process: the executor the scenario calls for (inline, threads, queued, ...)",
+                    "ray": "Ray workers, one backend each (--workers=N, --ray_address, --ship_samples; needs the "
+                           "`ray` extra)"}
+
+
+def render_executors() -> str:
+    option = BY_NAME["executor"]
+    out = []
+    for name in EXECUTORS:
+        if name in EXECUTOR_SUMMARY:
+            out.append(f"  # {EXECUTOR_SUMMARY[name]}")
+        out += [f"  {_scalar(name)}:", "    group: executor"]
+        if name == option.default:
+            out.append("    default: true")
+        out += ["    env:", f"      {option.env}: {_scalar(name)}"]
+    return "\n".join(out) + "\n"
+
+
 def render_models() -> str:
     env = BY_NAME["model"].env
     families: Dict[str, int] = {}
@@ -145,7 +164,8 @@ def render_flag_table() -> str:
 # file -> region name -> renderer
 REGIONS: Dict[str, Dict[str, Callable[[], str]]] = {
     "_cm.yaml": {"flags": render_flags, "accuracy-env-keys": render_accuracy_env_keys,
-                 "backend-variations": render_backends, "model-variations": render_models},
+                 "backend-variations": render_backends, "executor-variations": render_executors,
+                 "model-variations": render_models},
     "README.md": {"flag-table": render_flag_table},
 }
 

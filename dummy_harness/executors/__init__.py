@@ -1,7 +1,8 @@
 """Executor registry: how LoadGen's queries reach the compute. One class per file in this folder (base.py is the
 interface; inline.py is the one to copy), one line below.
 
-The local executors are chosen from the scenario and the run's layout (`local`); the others are chosen by name.
+The local executors are chosen from the scenario and the run's layout (`local`); the others are chosen by name
+(--executor). An executor whose workers run elsewhere gives the run a stand-in backend for them (`driver_backend`).
 This module imports no executor until one is used.
 """
 from __future__ import annotations
@@ -16,7 +17,10 @@ REGISTRY: Dict[str, str] = {
     "threads": "dummy_harness.executors.threads:ThreadPoolExecutor",
     "pipelined": "dummy_harness.executors.pipelined:PipelinedExecutor",
     "queued": "dummy_harness.executors.queued:QueuedExecutor",
+    "ray": "dummy_harness.executors.ray:RayExecutor",
 }
+# The executors --executor names (options.EXECUTORS): `local` is whichever of the ones above local() chooses.
+CHOSEN_BY_NAME = ("ray",)
 
 
 def local(scenario, plan: ExecutionPlan) -> str:
@@ -32,9 +36,28 @@ def local(scenario, plan: ExecutionPlan) -> str:
     return "inline"
 
 
-def build(name: str, plan: ExecutionPlan) -> Executor:
+def choose(executor: str, scenario, plan: ExecutionPlan) -> str:
+    """The executor of a run: the one --executor names, or for `local` the one local() chooses."""
+    return executor if executor in CHOSEN_BY_NAME else local(scenario, plan)
+
+
+def _class(name: str):
     module_name, class_name = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)(plan)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build(name: str, plan: ExecutionPlan) -> Executor:
+    return _class(name)(plan)
+
+
+def driver_backend(cfg, log=print):
+    """What this process prepares instead of a backend when the compute runs elsewhere (the executor class's
+    `driver_backend`, e.g. the Ray executor's RayBackend, which connects at once so that a dead cluster fails
+    before any dataset work, and starts the workers when prepare() loads it). None for the local executors."""
+    if cfg.executor not in CHOSEN_BY_NAME:
+        return None
+    make = getattr(_class(cfg.executor), "driver_backend", None)
+    return make(cfg, log) if make else None
 
 
 def answer(plan: ExecutionPlan, indices, keep: bool = True) -> Collector:

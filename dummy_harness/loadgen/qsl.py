@@ -7,7 +7,7 @@ slot, and LoadGen's unload gives the slot back, so RAM holds one loadable set, n
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 import numpy as np
 
@@ -35,6 +35,9 @@ class SampleStore:
         self._slot = np.full(count, -1, dtype=np.int64) if self.shared else None
         self._free: List[int] = []
         self.version = 0        # bumped whenever rows change, so copies staged elsewhere know to refresh
+        # Called with ("load" | "unload", indices) after LoadGen loads or unloads: remote workers keeping their
+        # own copy of the dataset follow the same loadable sets (executors/ray.py).
+        self.listeners: List[Callable[[str, List[int]], None]] = []
 
     def _arrays(self, rows: int) -> Arrays:
         return {name: np.empty((rows,) + tuple(shape), dtype) for name, (shape, dtype) in self._shapes.items()}
@@ -49,6 +52,16 @@ class SampleStore:
         return found.tolist()
 
     def load(self, indices: Sequence[int]) -> None:
+        self._load(indices)
+        for listener in self.listeners:
+            listener("load", list(indices))
+
+    def unload(self, indices: Sequence[int]) -> None:
+        self._unload(indices)
+        for listener in self.listeners:
+            listener("unload", list(indices))
+
+    def _load(self, indices: Sequence[int]) -> None:
         idx = np.unique(np.asarray(indices, dtype=np.int64))
         todo = idx[~self.loaded[idx]]
         if not todo.size:
@@ -64,7 +77,7 @@ class SampleStore:
         self.loaded[todo] = True
         self.version += 1
 
-    def unload(self, indices: Sequence[int]) -> None:
+    def _unload(self, indices: Sequence[int]) -> None:
         # Rows that keep their index stay (the stand-in datasets that fit are not rebuilt between accuracy sets).
         if self._slot is None:
             return

@@ -83,7 +83,13 @@ class LoadGenSession:
     def __enter__(self) -> "LoadGenSession":
         import mlperf_loadgen as lg
 
-        self._lg_sut = lg.ConstructFastSUT(self.sut.issue, self.sut.flush)
+        if getattr(self.sut, "network", False):
+            # LoadGen's SUT of the network division: its Name() is the SUT's name(), a round trip to the workers.
+            self._lg_sut = lg.ConstructQDL(self.sut.issue_samples, self.sut.flush, self.sut.name)
+            self._destroy_sut = lg.DestroyQDL
+        else:
+            self._lg_sut = lg.ConstructFastSUT(self.sut.issue, self.sut.flush)
+            self._destroy_sut = lg.DestroyFastSUT
         self._lg_qsl = construct(self.store, self.total, self.performance_count)
         try:
             if self.watchdog:
@@ -134,7 +140,7 @@ class LoadGenSession:
                     if self._lg_qsl is not None:
                         lg.DestroyQSL(self._lg_qsl)
                     if self._lg_sut is not None:
-                        lg.DestroyFastSUT(self._lg_sut)
+                        self._destroy_sut(self._lg_sut)
                     self._lg_sut = self._lg_qsl = None
 
     def _ending(self, then: Callable[[str], None], reason: str) -> None:

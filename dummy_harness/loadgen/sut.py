@@ -31,6 +31,9 @@ class SUT:
 
         self.executor = executor
         self.inline = not executor.queued
+        # A network-division SUT (the Ray executor with --ship_samples): LoadGen's query dispatch library, whose
+        # name callback asks the executor's workers where they run (loadgen/session.py).
+        self.network = bool(getattr(executor, "network", False))
         self.stream_first_token = stream_first_token
         self.report_tokens = report_tokens
         self.stop_requested = threading.Event()
@@ -66,6 +69,14 @@ class SUT:
                 self.on_failure(f"{type(exc).__name__}: {exc}")
         else:
             self.executor.issue(work)
+
+    def issue_samples(self, samples) -> None:
+        """LoadGen's issue callback as a query dispatch library calls it (QuerySample objects)."""
+        self.issue([s.id for s in samples], [s.index for s in samples])
+
+    def name(self) -> str:
+        """The SUT's name, asked of the executor (network SUTs only)."""
+        return self.executor.sut_name()
 
     def flush(self) -> None:
         # Nothing is ever held back waiting for more queries, so there is nothing to flush.

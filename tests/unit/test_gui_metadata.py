@@ -37,7 +37,7 @@ FLAGS = {**META["input_mapping"], **{o.name: o.env for o in options.PATHS if o.c
 DESC = META["input_description"]
 VARIATIONS = META["variations"]
 
-BOOLEAN_FLAGS = {"rerun", "skip_preprocess", "skip_preprocessing", "report"}
+BOOLEAN_FLAGS = {"rerun", "skip_preprocess", "skip_preprocessing", "report", "ship_samples"}
 BASE = {"CM_MODEL": "resnet50", "CM_MLPERF_DEVICE": "cpu", "CM_MLPERF_BACKEND": "pytorch"}
 # Flags that are only meaningful with another one (the page's help says which) are tried with it.
 COMPANIONS = {"compliance_test": {"CM_MLPERF_INFERENCE_SOURCE": str(ROOT)}}
