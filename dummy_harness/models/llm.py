@@ -56,8 +56,15 @@ class LLMBenchmark(Benchmark):
         init_weights(model, self.weight_seed)
         words, successor = self.language()
         training = [self.walk(TRAINING_SEED, i, self.decoder_size.max_len) for i in range(32)]
-        fit_head(model, training, words, successor, HEAD_SCALE)
-        calibrate_eos(model, [self.synthetic_prompt(2**31 - 1, i) for i in range(32)], EOS_RATE)
+        # One thread: torch's reductions (the fit's matrix products and solve) round by their thread count, and a
+        # stand-in must be the same model whatever pool the run that builds it has.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            fit_head(model, training, words, successor, HEAD_SCALE)
+            calibrate_eos(model, [self.synthetic_prompt(2**31 - 1, i) for i in range(32)], EOS_RATE)
+        finally:
+            torch.set_num_threads(threads)
         return model.eval()
 
     # ---- data --------------------------------------------------------------------------------------------------

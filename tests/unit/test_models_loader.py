@@ -22,3 +22,22 @@ def test_variations_of_a_family_share_one_class_and_keep_their_own_target():
 def test_an_unknown_size_is_refused_naming_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown size 'huge' for gptj-99.9; use one of \('small', 'full'\)"):
         models.load(catalogue.get("gptj-99.9"), "huge")
+
+
+def test_an_llm_stand_in_is_the_same_model_whatever_torch_pool_builds_it():
+    # Its fitted head is a least-squares solve whose rounding follows the thread count: built on one thread,
+    # an Offline run (all cores) and a Server run (all but one) get the same model and so the same dataset.
+    import torch
+
+    from dummy_harness import catalogue, models
+    from dummy_harness.dataset import weights_digest
+
+    before = torch.get_num_threads()
+    try:
+        digests = set()
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            digests.add(weights_digest(models.load(catalogue.get("llama2-70b-99"), "").build_model()))
+    finally:
+        torch.set_num_threads(before)
+    assert len(digests) == 1
