@@ -200,7 +200,7 @@ def test_the_docker_command_the_cm_gui_prints_works_as_printed(docker_env, cm_en
     assert f"COPY --chown=cmuser:cm cm_repo {IMAGE_REPO}" in lines
     assert not [cmd for cmd in runs if re.search(r"cm pull repo [^-&\s]", cmd)], "pulled a repo from GitHub"
     index_of(runs, rf"^{re.escape(INSTALL)} cpu$")
-    assert f"--tags={tags.replace(' ', ',')},_resnet50,_cpu,_fp32,_pytorch" in final_run(runs)
+    assert f"--tags={tags.replace(' ', ',')},_resnet50,_cpu,_fp32,_pytorch,_local" in final_run(runs)
     calls = [c[:-1].split("\n") for c in log.read_text().split("== docker\n") if c]
     (argv,) = [argv for argv in calls if argv[:1] == ["run"]]
     assert f"{out}:/cm-mount{out}" in argv

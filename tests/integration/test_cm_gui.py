@@ -123,7 +123,7 @@ def test_the_command_the_page_prints_is_accepted(cm_env, tags, tmp_path, case):
     shown = one_line(command)
     assert shown.startswith("cm run script --tags=")
     if case == "defaults":
-        assert shown == (f"cm run script --tags={tags.replace(' ', ',')},_resnet50,_cpu,_fp32,_pytorch "
+        assert shown == (f"cm run script --tags={tags.replace(' ', ',')},_resnet50,_cpu,_fp32,_pytorch,_local "
                          "--mode=performance --run_style=test")
     folder, harness = prepared(run_printed(command, cm_env, tmp_path))
     assert harness == options.replace("<tmp>", str(tmp_path))
