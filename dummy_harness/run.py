@@ -157,7 +157,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Results:
     reason = type(backend).unavailable_reason(cfg.device)
     if reason:
         raise RunError(reason)
-    model = bench.build_model()
+    model = bench.build_model(cfg.dataset_dir)     # a fitted stand-in is cached beside the datasets
     try:
         dataset = open_dataset(bench, model, cfg.samples, cfg.seed, cfg.dataset_dir,
                                allow_create=not cfg.skip_preprocess)

@@ -51,7 +51,7 @@ class LLMBenchmark(Benchmark):
         return ""
 
     # ---- model -------------------------------------------------------------------------------------------------
-    def build_model(self) -> DecoderLM:
+    def build_model(self, cache_dir: str = "") -> DecoderLM:
         model = DecoderLM(self.decoder_size, self.eos_id)
         init_weights(model, self.weight_seed)
         words, successor = self.language()

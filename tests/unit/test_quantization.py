@@ -24,7 +24,7 @@ def accuracy(name, backend, dataset_dir, count):
     accuracy run answers them, without LoadGen)."""
     spec = catalogue.get(name)
     bench = models.load(spec, "")
-    model = bench.build_model()
+    model = bench.build_model(str(dataset_dir))
     dataset = open_dataset(bench, model, spec.default_dataset_size, 0, str(dataset_dir))
     store = SampleStore(bench, dataset.arrays, dataset.count)
     store.load(range(count))
@@ -48,7 +48,7 @@ def accuracy(name, backend, dataset_dir, count):
 def test_calibration_split_is_disjoint_from_the_evaluated_samples(name, dataset_dir):
     spec = catalogue.get(name)
     bench = models.load(spec, "")
-    dataset = open_dataset(bench, bench.build_model(), spec.default_dataset_size, 0, str(dataset_dir))
+    dataset = open_dataset(bench, bench.build_model(str(dataset_dir)), spec.default_dataset_size, 0, str(dataset_dir))
     batches, info = bench.calibration_split(0, spec.default_batch_size)
     assert info["disjoint_from_evaluated"] and info["samples"] == bench.calibration_count
     assert int(info["indices"].split("..")[0]) == CALIBRATION_INDEX > 2**31      # no dataset reaches it
@@ -66,12 +66,12 @@ def test_calibration_split_is_disjoint_from_the_evaluated_samples(name, dataset_
 
 
 @pytest.mark.parametrize("name", ["resnet50", "bert-99"])
-def test_int8_runs_int8_kernels_with_per_channel_scales_and_records_how(name):
+def test_int8_runs_int8_kernels_with_per_channel_scales_and_records_how(name, dataset_dir):
     bench = models.load(catalogue.get(name), "")
     calibration, _ = bench.calibration_split(0, 8)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, info = quantize(bench.build_model(), calibration, GOOD)
+        model, info = quantize(bench.build_model(str(dataset_dir)), calibration, GOOD)
     assert not caught, [str(w.message) for w in caught]          # torch.ao's deprecation warnings stay quiet
     kinds = {type(m).__module__ for m in model.modules()}
     assert any(k.startswith("torch.ao.nn.quantized") for k in kinds), kinds
@@ -81,18 +81,18 @@ def test_int8_runs_int8_kernels_with_per_channel_scales_and_records_how(name):
     assert all(w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric) for w in weights)
     assert all(int(w.q_per_channel_zero_points().abs().max()) == 0 for w in weights)        # symmetric
     assert info["calibration_samples"] == bench.calibration_count and "per output channel" in info["weights"]
-    bad, bad_info = quantize(bench.build_model(), calibration, BAD)
+    bad, bad_info = quantize(bench.build_model(str(dataset_dir)), calibration, BAD)
     bad_weights = [m.weight() for m in bad.modules() if type(m).__module__.startswith("torch.ao.nn.quantized")
                    and callable(getattr(m, "weight", None))]
     assert all(w.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric) for w in bad_weights)
     assert all(w.int_repr().abs().max() <= 8 for w in bad_weights) and "int4" in bad_info["weights"]
 
 
-@pytest.mark.parametrize("name,count", [("resnet50", 128), ("bert-99", 64)])
-def test_a_bad_quantization_fails_where_the_calibrated_one_does_better(name, count, dataset_dir):
+@pytest.mark.parametrize("name,count", [("resnet50", 128), ("retinanet", 16), ("bert-99", 64)])
+def test_a_bad_quantization_fails_where_the_calibrated_one_passes(name, count, dataset_dir):
+    """The fitted stand-ins are robust to int8's rounding, not to any rounding: per-tensor 4-bit weights fail."""
     good = accuracy(name, PyTorchBackend(GOOD), dataset_dir, count)
     bad = accuracy(name, PyTorchBackend(BAD), dataset_dir, count)
+    assert good.passed, good.verdict()
     assert not bad.passed, bad.verdict()
     assert bad.value < good.value - 5, (good.verdict(), bad.verdict())
-    if name == "bert-99":
-        assert good.passed, good.verdict()
