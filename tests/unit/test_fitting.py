@@ -12,6 +12,7 @@ from torch import nn
 from dummy_harness import catalogue, models
 from dummy_harness.dataset import open_dataset, weights_digest
 from dummy_harness.models import fitting, resnet50, retinanet
+from dummy_harness.models.decoder import generate_reference
 
 
 def small_fit(monkeypatch, seed: int) -> str:
@@ -121,3 +122,24 @@ def test_retinanet_finds_each_planted_object_once(dataset_dir):
                     int(retinanet.CLASS_OF_KIND[kind])) for kind, row, col in retinanet.scene(0, i)[1]}
         found, extra, total = found + len(boxes & objects), extra + len(boxes - objects), total + len(objects)
     assert total > 100 and found >= 0.95 * total and extra <= 0.05 * total, (found, extra, total)
+
+
+@pytest.mark.parametrize("name", ["gptj-99", "llama2-70b-99"])
+def test_the_language_model_follows_its_language(name, dataset_dir):
+    """Greedy continuations follow each word's successor (or end after a final word) nearly always."""
+    bench = models.load(catalogue.get(name), "small")
+    model = bench.build_model(str(dataset_dir))
+    words, successor = bench.language()
+    follows = dict(zip(words.tolist(), successor.tolist()))
+    right = steps = 0
+    for i in range(16):
+        prompt = bench.synthetic_prompt(0, i)
+        tokens, _ = generate_reference(model, prompt, 0.0)
+        previous = [int(prompt[-1])] + tokens
+        for step, token in enumerate(tokens + [model.eos_id]):
+            expected = follows[previous[step]]
+            if step == model.size.max_new_tokens or (expected == model.eos_id and step < model.size.min_new_tokens):
+                continue            # not the model's choice: the length limit, or the minimum length rule
+            steps += 1
+            right += token == expected
+    assert right >= 0.95 * steps, (right, steps)
