@@ -4,14 +4,20 @@ LoadGen test per process), then one Markdown table.
 
     python -m dummy_harness.precision_table                      # all 8 variations x fp32, fp16, uint8
     python -m dummy_harness.precision_table --models=resnet50,bert-99 --precisions=uint8 --output_dir=D
+    python -m dummy_harness.precision_table --write docs/precision.md    # and replace the table there
 
-Exit code 0 when every run completed (whatever its verdict), 1 when a run did not complete.
+--write replaces what lies between the BEGIN and END marker lines in the file (MARKER_BEGIN, MARKER_END) with
+the table and a line saying where and when it was measured; the rest of the file is kept.
+Exit code 0 when every run completed (whatever its verdict), 1 when a run did not complete (nothing written).
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +28,8 @@ from . import catalogue
 
 PRECISIONS = ("float32", "float16", "uint8")
 LABEL = {"float32": "fp32", "float16": "fp16", "uint8": "uint8"}
+MARKER_BEGIN = "<!-- BEGIN precision table: python -m dummy_harness.precision_table --write {file} -->"
+MARKER_END = "<!-- END precision table -->"
 
 
 def run_one(model: str, precision: str, output_dir: str, dataset_dir: str = "") -> Dict:
@@ -70,12 +78,54 @@ def table(rows: Dict[str, Dict[str, Dict]], precisions) -> List[str]:
     return lines
 
 
+def steal_s() -> float:
+    """CPU time the hypervisor has taken from this machine since boot (/proc/stat), 0 where unknown."""
+    try:
+        with open("/proc/stat") as f:
+            return int(f.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def conditions(rows: Dict[str, Dict[str, Dict]], seconds: float, stolen: float) -> str:
+    """Where and when the table was measured."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    runs = [r for by in rows.values() for r in by.values()]
+    return (f"Measured {datetime.date.today().isoformat()} with `python -m dummy_harness.precision_table`: "
+            f"{len(runs)} accuracy runs (Offline, default sizes, the whole default dataset) in {seconds:.0f} s "
+            f"(dataset generation and fitting included where not cached), on {cpu}, {os.cpu_count()} cores, torch "
+            f"{torch.__version__}; host CPU steal during them {stolen:.1f} s.")
+
+
+def write_block(path: str, lines: List[str]) -> None:
+    """Replace the text between the marker lines of `path` with `lines` (a new file, renamed into place)."""
+    with open(path) as f:
+        text = f.read()
+    begin = re.escape(MARKER_BEGIN.split("{file}")[0])
+    found = re.search(rf"^{begin}[^\n]*\n(.*?)^{re.escape(MARKER_END)}$", text, re.M | re.S)
+    if not found:
+        raise SystemExit(f"error: {path} has no '{MARKER_BEGIN.format(file=path)}' ... '{MARKER_END}' lines")
+    staging = f"{path}.tmp"
+    with open(staging, "w") as f:
+        f.write(text[:found.start(1)] + "\n".join(lines) + "\n" + text[found.end(1):])
+    os.replace(staging, path)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(catalogue.CATALOGUE))
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
     parser.add_argument("--output_dir", default="")
     parser.add_argument("--dataset_dir", default="")
+    parser.add_argument("--write", default="", metavar="FILE",
+                        help="replace the table between the marker lines of FILE (e.g. docs/precision.md)")
     args = parser.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     precisions = [p for p in args.precisions.split(",") if p]
@@ -84,18 +134,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"error: unknown {', '.join(unknown)}; models: {', '.join(catalogue.CATALOGUE)}; "
               f"precisions: {', '.join(PRECISIONS)}", file=sys.stderr)
         return 2
+    if args.write and (models != list(catalogue.CATALOGUE) or precisions != list(PRECISIONS)):
+        print("error: --write writes the whole table: leave out --models and --precisions", file=sys.stderr)
+        return 2
     output_dir = args.output_dir or tempfile.mkdtemp(prefix="precision-table-")
-    start = time.perf_counter()
+    start, stolen = time.perf_counter(), steal_s()
     rows: Dict[str, Dict[str, Dict]] = {}
     for model in models:
         for precision in precisions:
             r = run_one(model, precision, output_dir, args.dataset_dir)
             rows.setdefault(model, {})[precision] = r
             print(f"{model} {LABEL[precision]}: {cell(r)} ({r['seconds']} s)", file=sys.stderr, flush=True)
+    seconds, stolen = time.perf_counter() - start, steal_s() - stolen
     print("\n".join(table(rows, precisions)))
-    print(f"\n{len(models) * len(precisions)} accuracy runs in {time.perf_counter() - start:.0f} s; "
-          f"results under {output_dir}")
-    return 0 if all("accuracy" in r for by in rows.values() for r in by.values()) else 1
+    print(f"\n{len(models) * len(precisions)} accuracy runs in {seconds:.0f} s; results under {output_dir}")
+    complete = all("accuracy" in r for by in rows.values() for r in by.values())
+    if args.write and complete:
+        write_block(args.write, table(rows, precisions) + ["", conditions(rows, seconds, stolen)])
+        print(f"table written into {args.write}")
+    return 0 if complete else 1
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def prepare(cfg: RunConfig, log: Callable[[str], None] = print, load_samples: in
     `backend`: an instance to run instead of the one cfg names (bench's and tests' own backends; the Ray
     executor's stand-in for its remote workers, executors/ray.py)."""
     bench, backend = _start(cfg, backend, log)
-    model = bench.build_model()
+    model = bench.build_model(cfg.dataset_dir)   # a fitted stand-in is cached beside the datasets
     try:
         dataset = open_dataset(bench, model, cfg.samples, cfg.seed, cfg.dataset_dir,
                                allow_create=not cfg.skip_preprocess)
@@ -117,7 +117,7 @@ def prepare_compute(cfg: RunConfig, calibration, log: Callable[[str], None] = pr
     from .dataset import default_root, weights_digest
 
     bench, backend = _start(cfg, backend, log)
-    model = bench.build_model()
+    model = bench.build_model(cfg.dataset_dir)   # a fitted stand-in is cached beside the datasets
     digest = weights_digest(model)       # before the backend may change the model (fp16, int8)
     _load(backend, model, cfg, calibration, cfg.dataset_dir or default_root())
     return Worker(bench, backend, None, None, model_digest=digest)

@@ -1,7 +1,8 @@
 """What a benchmark stand-in provides. One subclass per file in this folder, built with its catalogue entry.
 
 A benchmark owns these things and nothing about LoadGen or devices:
-  * `build_model()`  the fp32 stand-in (plain torch, seeded), whose forward(*inputs) returns the response tensor;
+  * `build_model()`  the fp32 stand-in (plain torch, seeded; some fitted to their data once and cached beside the
+                     datasets, see fitting.py), whose forward(*inputs) returns the response tensor;
   * `generate()`     ground truth (and what is needed to rebuild the inputs), computed with the fp32 stand-in;
   * `load_rows()`    the model inputs of some samples, as numpy arrays (runs on LoadGen's thread: no torch);
   * `collate()`/`encode()`  samples -> model inputs, model output -> the official response bytes;
@@ -94,8 +95,9 @@ class Benchmark(abc.ABC):
 
     # ---- model and data ----------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def build_model(self) -> torch.nn.Module:
-        """The fp32 stand-in in eval mode, identical weights on every call."""
+    def build_model(self, cache_dir: str = "") -> torch.nn.Module:
+        """The fp32 stand-in in eval mode, identical weights on every call. `cache_dir`: the dataset cache root
+        ("" = dataset.default_root()), where a fitted stand-in keeps its weights."""
 
     @abc.abstractmethod
     def generate(self, model: torch.nn.Module, count: int, seed: int) -> Arrays:

@@ -151,7 +151,7 @@ def f1_score(prediction, truth) -> float:
 class Bert(Benchmark):
     input_names = ("input_ids", "input_mask", "segment_ids")
 
-    def build_model(self) -> nn.Module:
+    def build_model(self, cache_dir: str = "") -> nn.Module:
         model = BertQA(*SIZES[self.size])
         gen = torch.Generator().manual_seed(WEIGHT_SEED)
         with torch.no_grad():

@@ -108,18 +108,18 @@ class DecoderLM(nn.Module):
         return torch.addmm(self.head_bias, self.norm(x[:, -1]), self.head_weight).float()
 
     def final_hidden(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Normalised final hidden states of every position of one sequence [1, T] (no cache): what the
-        vocabulary projection reads, for fitting it."""
-        t = tokens.shape[1]
+        """Normalised final hidden states of every position of sequences [B, T] (no cache, causal): what the
+        vocabulary projection reads, for fitting the model. [B, T, hidden]."""
+        b, t = tokens.shape
         x = self.embed(tokens) + self.positions(torch.arange(t, device=tokens.device))[None]
         mask = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
         heads, head_dim = self.size.heads, self.size.hidden // self.size.heads
         for block in self.blocks:
-            q, k, v = block.qkv(block.norm1(x)).view(1, t, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+            q, k, v = block.qkv(block.norm1(x)).view(b, t, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
             a = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            x = x + block.out(a.transpose(1, 2).reshape(1, t, -1))
+            x = x + block.out(a.transpose(1, 2).reshape(b, t, -1))
             x = x + block.ff2(nn.functional.gelu(block.ff1(block.norm2(x))))
-        return self.norm(x)[0]
+        return self.norm(x)
 
     def forward(self, tokens: torch.Tensor, slots: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
         """The two best next tokens per row, int64 [B, 2]."""
@@ -166,38 +166,68 @@ def init_weights(model: DecoderLM, seed: int) -> None:
 def fit_head(model: DecoderLM, sequences: List[np.ndarray], words: np.ndarray, successor: np.ndarray,
              scale: float) -> None:
     """A stand-in for training the vocabulary projection on a language where word words[i] is usually followed
-    by successor[i]: ridge regression of the successor (one-hot over `words`) on the final hidden states of
-    training sequences, added to the random projection of those words' columns, scaled to `scale` per weight."""
+    by successor[i] (a word, or EOS where the text ends): ridge regression of the successor (one-hot over the
+    words and EOS) on the final hidden states of training sequences, added to the random projection of those
+    tokens' columns, scaled to `scale` per weight."""
+    outputs = np.union1d(words, successor)
     column = np.full(model.size.vocab, -1, np.int64)
-    column[words] = np.arange(len(words))
+    column[outputs] = np.arange(len(outputs))
+    position = np.full(model.size.vocab, -1, np.int64)
+    position[words] = np.arange(len(words))
     states, targets = [], []
     with torch.inference_mode():
         for seq in sequences:
-            states.append(model.final_hidden(torch.from_numpy(seq[None].astype(np.int64))))
-            targets.append(torch.from_numpy(column[successor[column[seq]]]))
+            states.append(model.final_hidden(torch.from_numpy(seq[None].astype(np.int64)))[0])
+            targets.append(torch.from_numpy(column[successor[position[seq]]]))
     h, y = torch.cat(states), torch.cat(targets)
-    hty = torch.zeros(h.shape[1], len(words)).index_add_(1, y, h.T)
+    hty = torch.zeros(h.shape[1], len(outputs)).index_add_(1, y, h.T)
     fitted = torch.linalg.solve(h.T @ h + torch.eye(h.shape[1]), hty)
     with torch.no_grad():
-        model.head_weight[:, torch.from_numpy(words)] += scale * fitted / fitted.std()
+        model.head_weight[:, torch.from_numpy(outputs)] += scale * fitted / fitted.std()
 
 
-def calibrate_eos(model: DecoderLM, prompts: List[np.ndarray], rate: float, steps: int = 16) -> None:
-    """Bias the EOS logit so that greedy decoding ends a sequence at about `rate` per step (a stand-in for a
-    trained model's sense of when an answer is complete): measured over greedy steps with EOS left out."""
-    gaps = []
-    with torch.inference_mode():
-        for prompt in prompts:
-            feed, start = torch.from_numpy(prompt[None].astype(np.int64)), 0
-            for _ in range(steps):
-                logits = model.next_logits(feed, torch.tensor([0]), torch.tensor([start]))[0]
-                start += feed.shape[1]
-                eos = logits[model.eos_id].item()
-                logits[model.eos_id] = -float("inf")
-                best = int(logits.argmax())
-                gaps.append(logits[best].item() - eos)
-                feed = torch.tensor([[best]])
-        model.head_bias[model.eos_id] += float(np.quantile(gaps, rate))     # EOS wins where gap < bias
+def fit_language_model(model: DecoderLM, sequences: np.ndarray, outputs: np.ndarray, steps: int, batch: int,
+                       lr: float, negatives: int, seed: int) -> None:
+    """Train `model` (initialised) on its language, as an LM is trained on its corpus: cross-entropy of each next
+    token of `sequences` [N, T] (texts packed back to back, EOS between them; every token among `outputs`, the
+    language's words and EOS). Those tokens' embeddings and vocabulary columns are trained with the rest; each
+    step `negatives` other columns, drawn at random, compete in the softmax but keep their random weights, as
+    do the embeddings of every other token."""
+    gen = torch.Generator().manual_seed(seed)
+    out_t = torch.from_numpy(outputs.astype(np.int64))
+    local = np.full(model.size.vocab, -1, np.int64)
+    local[outputs] = np.arange(len(outputs))
+    data = torch.from_numpy(local[sequences])         # token ids as indices into `outputs`
+    others = torch.from_numpy(np.setdiff1d(np.arange(model.size.vocab), outputs))
+    # The trained rows and columns as small parameters of their own: the optimizer's work grows with the
+    # parameters it holds, and the full tables are mostly rows that never get a gradient.
+    vocabulary = model.embed
+    model.embed = nn.Embedding.from_pretrained(vocabulary.weight.detach()[out_t].clone(), freeze=False)
+    head_weight = nn.Parameter(model.head_weight.detach()[:, out_t].clone())
+    head_bias = nn.Parameter(model.head_bias.detach()[out_t].clone())
+    params = [p for name, p in model.named_parameters() if not name.startswith("head_")] + [head_weight, head_bias]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.15)
+    model.train()
+    try:
+        for _ in range(steps):
+            rows = data[torch.randint(0, len(data), (batch,), generator=gen)]
+            h = model.final_hidden(rows[:, :-1])
+            drawn = others[torch.randint(0, len(others), (negatives,), generator=gen)]
+            logits = torch.cat([h @ head_weight + head_bias,
+                                h @ model.head_weight.detach()[:, drawn] + model.head_bias.detach()[drawn]], dim=-1)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), rows[:, 1:].reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    finally:
+        with torch.no_grad():
+            vocabulary.weight[out_t] = model.embed.weight
+            model.head_weight[:, out_t] = head_weight
+            model.head_bias[out_t] = head_bias
+        model.embed = vocabulary
+        model.eval()
 
 
 def generate_references(model: DecoderLM, prompts: List[np.ndarray], min_margin: float,

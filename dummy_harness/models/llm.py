@@ -1,9 +1,12 @@
 """What gptj and llama2-70b share: synthetic prompts, ground-truth continuations, ROUGE scoring.
 
-The synthetic language: WORDS words of the vocabulary, each with a successor that usually follows it; a prompt
-is a walk that follows the successor with probability FOLLOW and otherwise jumps to a random word. The stand-in's
-vocabulary projection is fitted to predict the successor from its hidden states (decoder.fit_head), as training
-fits an LM to its corpus, so it decides most tokens by a clear margin, as a trained LM does.
+The synthetic language: WORDS words of the vocabulary, each with a successor that usually follows it; FINAL of
+them usually end a text instead (their successor is EOS). A text is a walk that follows the successor with
+probability FOLLOW and otherwise jumps to a random word; a prompt is a walk that never ends (after a final word it
+jumps). The `small` stand-ins are trained on texts of the language (models/fitting.py, decoder.fit_language_model)
+as an LM is trained on its corpus, so they decide most tokens, and where a text ends, by a clear margin, as a
+trained LM does; `full` sizes (too large to train here) get a vocabulary projection fitted by ridge regression
+(decoder.fit_head) on their random trunk.
 Ground truth is the fp32 stand-in's own greedy continuation of each prompt (see decoder.generate_references);
 prompts whose continuation has a near-tie at any step (a margin under base.MIN_MARGIN of the logits' spread)
 are regenerated, so neither batch composition nor rounding decides a token.
@@ -20,13 +23,18 @@ import numpy as np
 import torch
 
 from .base import CALIBRATION_INDEX, MIN_MARGIN, Arrays, Benchmark
-from .decoder import DecoderLM, DecoderSize, calibrate_eos, fit_head, generate_references, init_weights
+from .decoder import DecoderLM, DecoderSize, fit_head, fit_language_model, generate_references, init_weights
+from .fitting import TRAINING_INDEX, cached_fit, fit_key, one_thread
 
-EOS_RATE = 0.04       # per step: mean generated length ~25 tokens when the limit allows
-WORDS = 128           # words of the synthetic language: few enough that a 64-wide stand-in can fit their successors
-FOLLOW = 0.5          # chance that a prompt's next word is the successor of the last one
-HEAD_SCALE = 0.5      # per-weight scale of the fitted part of the vocabulary projection
-TRAINING_SEED = 2**31 - 2     # training sequences of the fitted projection: a seed no dataset uses by default
+WORDS = 128           # words of the synthetic language
+FINAL = 5             # of them end a text: ~4% of a continuation's words, mean length ~25 when the limit allows
+FOLLOW = 0.5          # chance that a text's next word is the successor of the last one
+HEAD_SCALE = 0.5      # per-weight scale of the ridge-fitted part of the vocabulary projection (`full` sizes)
+RIDGE_SEQUENCES = 32
+# Training of the sizes that are trained: steps, packed texts of max_len tokens, batch, learning rate, vocabulary
+# columns drawn into each step's softmax.
+FIT_STEPS = {"small": 300}
+FIT = dict(sequences=512, batch=8, lr=3e-3, negatives=256)
 
 
 class LLMBenchmark(Benchmark):
@@ -51,37 +59,59 @@ class LLMBenchmark(Benchmark):
         return ""
 
     # ---- model -------------------------------------------------------------------------------------------------
-    def build_model(self) -> DecoderLM:
-        model = DecoderLM(self.decoder_size, self.eos_id)
-        init_weights(model, self.weight_seed)
-        words, successor = self.language()
-        training = [self.walk(TRAINING_SEED, i, self.decoder_size.max_len) for i in range(32)]
-        # One thread: torch's reductions (the fit's matrix products and solve) round by their thread count, and a
-        # stand-in must be the same model whatever pool the run that builds it has.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            fit_head(model, training, words, successor, HEAD_SCALE)
-            calibrate_eos(model, [self.synthetic_prompt(2**31 - 1, i) for i in range(32)], EOS_RATE)
-        finally:
-            torch.set_num_threads(threads)
-        return model.eval()
+    def build_model(self, cache_dir: str = "") -> DecoderLM:
+        size, words, successor = self.decoder_size, *self.language()
+        steps = FIT_STEPS.get(self.size)
+
+        def initialised() -> DecoderLM:
+            model = DecoderLM(size, self.eos_id)
+            init_weights(model, self.weight_seed)
+            return model
+
+        if steps is None:
+            model = initialised()
+            training = [self.walk(self.weight_seed, TRAINING_INDEX + i, size.max_len) for i in range(RIDGE_SEQUENCES)]
+            with one_thread():      # the same weights whatever pool the run that builds it has
+                fit_head(model, training, words, successor, HEAD_SCALE)
+            return model.eval()
+
+        def fit() -> DecoderLM:
+            model = initialised()
+            texts = np.stack([self.walk(self.weight_seed, TRAINING_INDEX + i, size.max_len, ends=True)
+                              for i in range(FIT["sequences"])])
+            fit_language_model(model, texts, np.union1d(words, successor), steps, FIT["batch"], FIT["lr"],
+                               FIT["negatives"], self.weight_seed)
+            return model
+
+        key = fit_key(self.spec.loadgen_key, self.size, {"steps": steps, "seed": self.weight_seed, "words": WORDS,
+                                                         "final": FINAL, "follow": FOLLOW, **FIT})
+        return cached_fit(key, lambda: DecoderLM(size, self.eos_id), fit, cache_dir,
+                          what=f"{self.spec.loadgen_key} {self.size}")
 
     # ---- data --------------------------------------------------------------------------------------------------
     def language(self):
-        """(words, successor): successor[i] usually follows words[i]; never EOS nor the first 100 ids."""
+        """(words, successor): successor[i] usually follows words[i], EOS for the FINAL words; words are never EOS
+        nor among the first 100 ids."""
         rng = np.random.default_rng([self.weight_seed, WORDS])
         ids = np.arange(100, self.decoder_size.vocab)
         words = rng.choice(ids[ids != self.eos_id], WORDS, replace=False)
-        return words, rng.permutation(words)
+        successor = rng.permutation(words)
+        successor[rng.choice(WORDS, FINAL, replace=False)] = self.eos_id
+        return words, successor
 
-    def walk(self, seed: int, index: int, length: int, attempt: int = 0, rng=None) -> np.ndarray:
+    def walk(self, seed: int, index: int, length: int, attempt: int = 0, rng=None, ends: bool = False) -> np.ndarray:
+        """`length` tokens of the language. ends=False: a prompt, one text that does not end; ends=True: texts
+        packed back to back, each ended by EOS where it follows a final word."""
         words, successor = self.language()
         rng = rng or np.random.default_rng([seed, index, attempt, length])
         position = {int(w): i for i, w in enumerate(words)}
         out = [int(rng.choice(words))]
         for _ in range(length - 1):
-            out.append(int(successor[position[out[-1]]]) if rng.random() < FOLLOW else int(rng.choice(words)))
+            follows = int(successor[position[out[-1]]]) if out[-1] != self.eos_id else -1
+            if rng.random() < FOLLOW and follows >= 0 and (ends or follows != self.eos_id):
+                out.append(follows)
+            else:
+                out.append(int(rng.choice(words)))
         return np.asarray(out, np.int32)
 
     def synthetic_prompt(self, seed: int, index: int, attempt: int = 0) -> np.ndarray:

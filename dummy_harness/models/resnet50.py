@@ -1,11 +1,18 @@
-"""resnet50: the ResNet-50 v1.5 topology in plain torch, seeded weights, 224x224x3 NCHW float32 inputs.
+"""resnet50: the ResNet-50 v1.5 topology in plain torch, trained on its synthetic images, 224x224x3 NCHW float32.
 
 Sizes scale the width (and, for `small`, the depth and the stem) so that the latency-bound scenarios stay VALID
 on a 2-core CPU; `full` is the real ResNet-50 v1.5 (25.6 M parameters).
+Data: each image shows the three colours of its class (one of 1000 sets of three of PALETTE's 20 colours) in
+smooth random regions, a smaller region of a fourth, distracting colour, and noise. The stand-in is fitted to
+that structure: its trunk and a 20-way colour head are trained (models/fitting.py) to tell how much of each
+colour an image holds, and the 1000-way classifier is the sum of the head's rows for a class's three colours.
+So it decides most images by a wide margin and some by a narrow one (where the distractor covers about as
+much as a class colour), as a trained ResNet-50 does; sizes without a fit (FIT_STEPS) keep random weights.
 Response: one float32 per sample, the predicted class index (as the reference implementation writes it).
 """
 from __future__ import annotations
 
+import itertools
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -14,7 +21,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..accuracy import AccuracyReport
-from .base import Arrays, Benchmark
+from .base import MIN_MARGIN, Arrays, Benchmark
+from .fitting import TRAINING_INDEX, cached_fit, default_init, fit_key
 
 # size -> (stem width, bottleneck blocks per stage, patchify stem stride or 0 for the 7x7 conv + max pool);
 # full ResNet-50 is (64, (3, 4, 6, 3), 0). `small` patchifies: at width 4 the 7x7 stem and its max pool were
@@ -24,14 +32,23 @@ SIZES: Dict[str, Tuple[int, Tuple[int, ...], int]] = {
     "medium": (8, (3, 4, 6, 3), 0),
     "full": (64, (3, 4, 6, 3), 0),
 }
+# Training steps of each size's fit; a size without an entry keeps seeded random weights.
+FIT_STEPS: Dict[str, int] = {"small": 600, "medium": 600}
 NUM_CLASSES = 1000
 IMAGE = 224
-# A sample whose top-2 logits are closer than this (relative to the logit spread) is regenerated: its label
-# would depend on summation order, so batch size or kernel choice could flip it. 5% also covers half precision's
-# rounding (measured: 1e-3 left fp16/bf16 at 98.4% top-1 against the fp32 labels, 0.05 gives 100%).
-MIN_MARGIN = 0.05
 WEIGHT_SEED = 50
-CALIBRATION_ATTEMPT = 1000   # calibration images use an attempt number the dataset never reaches
+CALIBRATION_ATTEMPT = 1000   # batch-norm images of the unfitted sizes: an attempt number the dataset never reaches
+# The 20 colours (normalised RGB): the corners and edge midpoints of a cube, so no two are closer than 1.2.
+PALETTE = 1.2 * np.array([p for p in itertools.product((-1.0, 0.0, 1.0), repeat=3) if p.count(0.0) <= 1],
+                         np.float32)
+# Class c shows colours CLASSES[c]: 1000 of the 1140 sets of three, in a fixed order.
+_SETS = np.array(list(itertools.combinations(range(len(PALETTE)), 3)))
+CLASSES = _SETS[np.random.default_rng(NUM_CLASSES).permutation(len(_SETS))[:NUM_CLASSES]]
+NOISE = 0.4
+DISTRACTOR_BIAS = 0.5           # its field is lowered by this (the fields' spread is 1), so it covers less
+# The fit: training images, batch, crop (a trained trunk reads colour regions at any position, and a 96-pixel
+# crop costs a fifth of a whole image), learning rate; changing any of these changes the cache key.
+FIT = dict(images=1024, batch=32, crop=96, lr=5e-3, weight_decay=1e-4, warmup=0.15, bn_images=256)
 
 
 class Bottleneck(nn.Module):
@@ -126,49 +143,147 @@ def _upsample_matrix(src: int, dst: int) -> np.ndarray:
 _UP = _upsample_matrix(7, IMAGE)
 
 
-def synthetic_image(seed: int, index: int, attempt: int = 0) -> np.ndarray:
-    """A normalised 3x224x224 image: smooth random structure (so pooled features differ per image) + noise."""
+def scene(seed: int, index: int, attempt: int = 0) -> Tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """A normalised 3x224x224 image, its class, the four colours it shows (the class's three, then a
+    distractor), and which of them each pixel shows."""
     rng = np.random.default_rng([seed, index, attempt])
-    coarse = rng.standard_normal((3, 7, 7), dtype=np.float32)
-    image = _UP @ coarse @ _UP.T                                  # (3, 224, 224)
-    image += 0.5 * rng.standard_normal((3, IMAGE, IMAGE), dtype=np.float32)
-    return image.astype(np.float32, copy=False)
+    label = int(rng.integers(NUM_CLASSES))
+    others = np.setdiff1d(np.arange(len(PALETTE)), CLASSES[label])
+    colours = np.append(CLASSES[label], rng.choice(others))
+    fields = _UP @ rng.standard_normal((4, 7, 7), dtype=np.float32) @ _UP.T      # (4, 224, 224), smooth
+    fields[3] -= DISTRACTOR_BIAS
+    region = fields.argmax(axis=0).astype(np.uint8)
+    image = np.take(PALETTE[colours].T, region, axis=1)                          # (3, 224, 224)
+    # Noise at 112x112, each value on a 2x2 block: a quarter of the draws of full-resolution noise.
+    noise = rng.standard_normal((3, IMAGE // 2, IMAGE // 2), dtype=np.float32)
+    noise *= NOISE
+    image += noise.repeat(2, axis=1).repeat(2, axis=2)
+    return image, label, colours, region
 
 
-def build_trunk(model: ResNet50Net, calibration: torch.Tensor, seed: int) -> ResNet50Net:
-    """Seeded weights; batch-norm statistics from `calibration` (a stand-in for training); the classifier
-    centred on the mean feature so predictions spread over the classes; batch norm folded into the convs."""
+def synthetic_image(seed: int, index: int, attempt: int = 0) -> np.ndarray:
+    return scene(seed, index, attempt)[0]
+
+
+def init_weights(model: nn.Module, seed: int) -> None:
+    """Seeded He-normal convolutions and normal linear layers, zero biases."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.Conv2d):
                 fan_out = m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
                 m.weight.normal_(0.0, (2.0 / fan_out) ** 0.5, generator=gen)
+                if m.bias is not None:
+                    m.bias.zero_()
             elif isinstance(m, nn.Linear):
                 m.weight.normal_(0.0, (1.0 / m.in_features) ** 0.5, generator=gen)
                 m.bias.zero_()
-            elif isinstance(m, nn.BatchNorm2d):
-                m.momentum = None          # cumulative average over the calibration batch
-                m.reset_running_stats()
+
+
+def measure_batchnorm(model: nn.Module, batches) -> None:
+    """Batch-norm statistics: the plain average over `batches` (each a tuple of inputs to `model`)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        for m in norms:
+            m.momentum = None
+            m.reset_running_stats()
         model.train()
-        model.features(calibration)
+        for batch in batches:
+            model(*batch)
         model.eval()
+
+
+def fold_batchnorm(model: "ResNet50Net") -> "ResNet50Net":
+    model.conv1 = fuse_conv_bn_eval(model.conv1.eval(), model.bn1.eval())
+    model.bn1 = nn.Identity()
+    for block in model.layers:
+        block.eval()
+        block.fold_batchnorm()
+    return model.eval()
+
+
+def build_trunk(model: ResNet50Net, calibration: torch.Tensor, seed: int) -> ResNet50Net:
+    """Unfitted: seeded weights; batch-norm statistics from `calibration`; the classifier centred on the mean
+    feature so predictions spread over the classes; batch norm folded into the convs."""
+    init_weights(model, seed)
+    measure_batchnorm(_Features(model), [(calibration,)])
+    with torch.no_grad():
         mean_feature = model.features(calibration).mean(dim=0)
         model.fc.bias.copy_(-model.fc.weight @ mean_feature)
-        model.conv1 = fuse_conv_bn_eval(model.conv1, model.bn1)
-        model.bn1 = nn.Identity()
-        for block in model.layers:
-            block.fold_batchnorm()
-    return model.eval()
+    return fold_batchnorm(model)
+
+
+class _Features(nn.Module):
+    def __init__(self, net: ResNet50Net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x)
+
+
+def fit_classifier(model: ResNet50Net, steps: int, seed: int) -> ResNet50Net:
+    """Train `model` (batch norm unfolded) and a colour head to tell each palette colour's share of an image
+    (binary cross-entropy against the shares), then make the classifier the sum of the head's rows for each
+    class's colours; batch norm measured on whole images and folded.
+
+    Training split: images TRAINING_INDEX + i of the generator with `seed`; each step a batch of random crops."""
+    n, batch, crop = FIT["images"], FIT["batch"], FIT["crop"]
+    images = np.empty((n, 3, IMAGE, IMAGE), np.float16)       # half the memory; the rounding does not matter here
+    regions = np.empty((n, IMAGE, IMAGE), np.uint8)
+    colours = np.empty((n, 4), np.int64)
+    for i in range(n):
+        images[i], _, colours[i], regions[i] = scene(seed, TRAINING_INDEX + i)
+    images_t, regions_t, colours_t = torch.from_numpy(images), torch.from_numpy(regions), torch.from_numpy(colours)
+
+    head = nn.Linear(model.fc.in_features, len(PALETTE))
+    default_init(model, seed)
+    default_init(head, seed + 1)
+    params = list(model.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=FIT["lr"], weight_decay=FIT["weight_decay"])
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=FIT["lr"], total_steps=steps,
+                                                   pct_start=FIT["warmup"])
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(0, n, (batch,), generator=gen)
+        y, x = torch.randint(0, IMAGE - crop + 1, (2,), generator=gen).tolist()
+        inputs = images_t[idx, :, y:y + crop, x:x + crop].float()
+        share = nn.functional.one_hot(regions_t[idx, y:y + crop, x:x + crop].long(), 4).float().mean(dim=(1, 2))
+        target = torch.zeros(batch, len(PALETTE)).scatter_(1, colours_t[idx], share)
+        loss = nn.functional.binary_cross_entropy_with_logits(head(model.features(inputs)), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+
+    bn = FIT["bn_images"]
+    measure_batchnorm(_Features(model), [(images_t[i:i + batch].float(),) for i in range(0, bn, batch)])
+    member = torch.zeros(NUM_CLASSES, len(PALETTE)).scatter_(1, torch.from_numpy(CLASSES), 1.0)
+    with torch.no_grad():
+        model.fc.weight.copy_(member @ head.weight)
+        model.fc.bias.copy_(member @ head.bias)
+    return fold_batchnorm(model)
 
 
 class ResNet50(Benchmark):
     input_names = ("inputs",)
 
-    def build_model(self) -> nn.Module:
+    def build_model(self, cache_dir: str = "") -> nn.Module:
         width, blocks, patchify = SIZES[self.size]
-        calibration = torch.from_numpy(np.stack([synthetic_image(0, i, CALIBRATION_ATTEMPT) for i in range(16)]))
-        return build_trunk(ResNet50Net(width, blocks, patchify=patchify), calibration, WEIGHT_SEED)
+        steps = FIT_STEPS.get(self.size)
+        if steps is None:
+            calibration = torch.from_numpy(np.stack([synthetic_image(0, i, CALIBRATION_ATTEMPT) for i in range(16)]))
+            return build_trunk(ResNet50Net(width, blocks, patchify=patchify), calibration, WEIGHT_SEED)
+
+        def skeleton() -> nn.Module:
+            return fold_batchnorm(ResNet50Net(width, blocks, patchify=patchify))
+
+        def fit() -> nn.Module:
+            return fit_classifier(ResNet50Net(width, blocks, patchify=patchify), steps, WEIGHT_SEED)
+
+        key = fit_key("resnet50", self.size, {"steps": steps, "seed": WEIGHT_SEED, **FIT})
+        return cached_fit(key, skeleton, fit, cache_dir, what=f"resnet50 {self.size}")
 
     def generate(self, model: nn.Module, count: int, seed: int) -> Arrays:
         inputs = np.empty((count, 3, IMAGE, IMAGE), dtype=np.float32)

@@ -14,8 +14,8 @@ def bench():
 
 
 @pytest.fixture(scope="module")
-def model(bench):
-    return bench.build_model()
+def model(bench, dataset_dir):
+    return bench.build_model(str(dataset_dir))
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def dataset(bench, model, dataset_dir):
     return open_dataset(bench, model, 256, 0, str(dataset_dir))
 
 
-def test_weights_are_deterministic(bench, model):
-    assert weights_digest(bench.build_model()) == weights_digest(model)
+def test_weights_are_deterministic(bench, model, dataset_dir):
+    assert weights_digest(bench.build_model(str(dataset_dir))) == weights_digest(model)
 
 
 def test_samples_are_deterministic_per_index():
