@@ -42,10 +42,30 @@ class BenchmarkSpec:
     test_query_count: Mapping[str, int] = field(default_factory=dict)
     # Token-by-token generation (LLMs): the harness drives it with its continuous-batching SUT.
     generative: bool = False
+    # The CM variation (`_<variation>`) where mlperf-automations spells it otherwise than the MLPerf model name
+    # (`llama3_1-8b` for llama3.1-8b); "" = the name.
+    variation: str = ""
+    # The scenarios its MLPerf categories require or allow (the checker's lists); () = every scenario. The matrix
+    # runs these, and a run of another scenario is refused. Names this harness does not know yet are ignored.
+    scenarios: Tuple[str, ...] = ()
+    # A fixed-compute stand-in whose forward decodes token by token in a loop (whisper): no fixed graph to export.
+    token_loop: bool = False
 
     @property
     def default_size(self) -> str:
         return self.sizes[0]
+
+    @property
+    def cm_variation(self) -> str:
+        return self.variation or self.name
+
+    @property
+    def generates_tokens(self) -> bool:
+        """Decodes token by token, in the harness's engine or in its own forward."""
+        return self.generative or self.token_loop
+
+    def runs(self, scenario: str) -> bool:
+        return not self.scenarios or scenario in self.scenarios
 
     @property
     def sample_count_note(self) -> str:

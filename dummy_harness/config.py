@@ -196,6 +196,10 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
 
     # A submission is made of official-length runs unless the user asks for short ones (to check the layout).
     out.setdefault("run_style", "valid" if "submission_dir" in opt else _default("run_style"))
+    if not spec.runs(scenario.name):
+        known = [name for name in spec.scenarios if name in scenarios.SCENARIOS]
+        raise ConfigError(f"--scenario={scenario.name} is not a scenario of {spec.name} in MLPerf; use one of: "
+                          f"{', '.join(known)}")
     if "model_size" in out and out["model_size"] not in spec.sizes:
         raise ConfigError(f"--model_size={out['model_size']!r} is not accepted for {spec.name}; use one of: "
                           f"{', '.join(spec.sizes)}")

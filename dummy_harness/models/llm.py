@@ -129,7 +129,7 @@ class LLMBenchmark(Benchmark):
 
     # ---- accuracy ----------------------------------------------------------------------------------------------
     def decode(self, hex_data: str) -> np.ndarray:
-        return np.frombuffer(bytes.fromhex(hex_data), dtype=np.int32)
+        return np.frombuffer(bytes.fromhex(hex_data), dtype=self.spec.response_dtype)
 
     @staticmethod
     def text(tokens: Sequence[int]) -> str:
