@@ -155,6 +155,38 @@ def _llama2(name: str, target: float) -> BenchmarkSpec:
         test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}, generative=True)
 
 
+# ---- the v5.1+ benchmarks beside the seed's (issue #25) --------------------------------------------------------
+# Their LLMs stream their first token and report n_tokens (use_token_latencies in the official conf); their test
+# counts and Server QPS keep every scenario of the default size about a minute on 2 cores (docs/benchmarks.md).
+LLM_TEST_COUNTS = {"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}
+ROUGE_LSUM_PATTERN = r"^\{'rouge1': '([\d.]+)', 'rouge2': '[\d.]+', 'rougeL': '[\d.]+', 'rougeLsum': '[\d.]+', .*\}$"
+
+
+def _llama3(name: str, loadgen_key: str, dataset_note: str, scenarios: Tuple[str, ...]) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, variation=loadgen_key, loadgen_key=loadgen_key, task="summarization",
+        dataset=f"CNN/DailyMail, Llama 3.1 prompts{dataset_note} (synthetic stand-in)",
+        sample_shape=(8000,), sample_dtype="int64", response_dtype="int64",
+        response_layout="generated token ids, int64 (evaluation.py's default --dtype), with n_tokens",
+        response_shape=(-1,), accuracy_metric="ROUGE-1", accuracy_pattern=ROUGE_LSUM_PATTERN,
+        accuracy_target=0.99, accuracy_dtype_env=("CM_CNNDM_LLAMA3_ACCURACY_DTYPE", "int64"),
+        default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
+        test_server_qps={"small": 20.0, "full": 0.05}, implementation="dummy_harness.models.llama3:Llama31",
+        test_query_count=LLM_TEST_COUNTS, generative=True, scenarios=scenarios)
+
+
+def _reasoning(name: str, cls: str, dataset: str, dtype_env: str, pattern: str, max_prompt: int,
+               qps: float) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key=name, task="reasoning (math, science, code)", dataset=f"{dataset} (synthetic stand-in)",
+        sample_shape=(max_prompt,), sample_dtype="int64", response_dtype="int32",
+        response_layout="generated token ids, int32 little-endian, with n_tokens", response_shape=(-1,),
+        accuracy_metric="exact_match", accuracy_pattern=pattern, accuracy_target=0.99,
+        accuracy_dtype_env=(dtype_env, "int32"), default_batch_size=8, default_dataset_size=64,
+        sizes=("small", "full"), test_server_qps={"small": qps, "full": 0.01}, implementation=cls,
+        test_query_count=LLM_TEST_COUNTS, generative=True, scenarios=("Offline", "Server", "Interactive"))
+
+
 CATALOGUE: Dict[str, BenchmarkSpec] = {
     spec.name: spec for spec in (
         RESNET50,
@@ -165,6 +197,14 @@ CATALOGUE: Dict[str, BenchmarkSpec] = {
         _gptj("gptj-99.9", 0.999),
         _llama2("llama2-70b-99", 0.99),
         _llama2("llama2-70b-99.9", 0.999),
+        _llama3("llama3.1-8b", "llama3_1-8b", "", ("Offline", "Server", "Interactive")),
+        _llama3("llama3.1-8b-edge", "llama3_1-8b-edge", ", the 5000-sample edge subset", ("SingleStream", "Offline")),
+        _reasoning("deepseek-r1", "dummy_harness.models.deepseek_r1:DeepSeekR1",
+                   "AIME, MATH500, GPQA, MMLU-Pro, LiveCodeBench", "CM_DEEPSEEK_R1_ACCURACY_DTYPE",
+                   r"^\{'exact_match': ([\d.]+), 'tokens_per_sample': [\d.]+, 'num-samples': \d+\}$", 3136, 8.0),
+        _reasoning("gpt-oss-120b", "dummy_harness.models.gpt_oss:GptOss",
+                   "AIME 2025, GPQA Diamond, LiveCodeBench v6", "CM_GPT_OSS_ACCURACY_DTYPE",
+                   r"^'exact_match': ([\d.]+)$", 2048, 6.0),
     )
 }
 
