@@ -187,6 +187,17 @@ def _reasoning(name: str, cls: str, dataset: str, dtype_env: str, pattern: str, 
         test_query_count=LLM_TEST_COUNTS, generative=True, scenarios=("Offline", "Server", "Interactive"))
 
 
+WHISPER = BenchmarkSpec(
+    name="whisper", loadgen_key="whisper", task="speech to text", dataset="LibriSpeech dev-clean + dev-other "
+    "(synthetic stand-in)", sample_shape=(480000,), sample_dtype="float32", response_dtype="int64",
+    response_layout="the transcript as indices into accuracy_eval.py's 42 labels (' ', a-z, ', 0-9, $, %, +, -), "
+                    "int64, with n_tokens", response_shape=(-1,), accuracy_metric="100 - WER",
+    accuracy_pattern=r"^Word Error Rate: [\d.]+%, accuracy=([\d.]+)%$", accuracy_target=0.99,
+    accuracy_dtype_env=("CM_LIBRISPEECH_ACCURACY_DTYPE", "int64"), default_batch_size=8, default_dataset_size=64,
+    sizes=("small", "full"), implementation="dummy_harness.models.whisper:Whisper",
+    test_query_count={"Offline": 256}, scenarios=("Offline",), token_loop=True)
+
+
 CATALOGUE: Dict[str, BenchmarkSpec] = {
     spec.name: spec for spec in (
         RESNET50,
@@ -205,6 +216,7 @@ CATALOGUE: Dict[str, BenchmarkSpec] = {
         _reasoning("gpt-oss-120b", "dummy_harness.models.gpt_oss:GptOss",
                    "AIME 2025, GPQA Diamond, LiveCodeBench v6", "CM_GPT_OSS_ACCURACY_DTYPE",
                    r"^'exact_match': ([\d.]+)$", 2048, 6.0),
+        WHISPER,
     )
 }
 
