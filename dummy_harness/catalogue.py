@@ -198,6 +198,18 @@ WHISPER = BenchmarkSpec(
     test_query_count={"Offline": 256}, scenarios=("Offline",), token_loop=True)
 
 
+def _yolo(name: str, target: float) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key="yolo", task="object detection", dataset="COCO 2017 val, MLCommons-safe subset "
+        "(synthetic stand-in)", sample_shape=(3, 640, 640), sample_dtype="float32", response_dtype="float32",
+        response_layout="7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, COCO category id], boxes in [0, 1] "
+                        "of the original image, at most 300",
+        response_shape=(-1, 7), accuracy_metric="mAP", accuracy_pattern=r"^mAP=([\d.]+)%$", accuracy_target=target,
+        accuracy_dtype_env=("CM_COCO2017_ACCURACY_DTYPE", "float32"), default_batch_size=8, default_dataset_size=64,
+        sizes=("small", "full"), implementation="dummy_harness.models.yolo:Yolo", test_query_count={"Offline": 256, "SingleStream": 128},
+        scenarios=("SingleStream", "MultiStream", "Offline"))
+
+
 CATALOGUE: Dict[str, BenchmarkSpec] = {
     spec.name: spec for spec in (
         RESNET50,
@@ -217,6 +229,8 @@ CATALOGUE: Dict[str, BenchmarkSpec] = {
                    "AIME 2025, GPQA Diamond, LiveCodeBench v6", "CM_GPT_OSS_ACCURACY_DTYPE",
                    r"^'exact_match': ([\d.]+)$", 2048, 6.0),
         WHISPER,
+        _yolo("yolo-95", 0.95),
+        _yolo("yolo-99", 0.99),
     )
 }
 
