@@ -5,8 +5,10 @@ all summaries), deepseek-r1's 3886 tokens a sample, gpt-oss-120b's 1278 in perfo
 An EOS bias calibrated to a rate per step (llm.calibrate_eos) gives geometric lengths whose mean drifts with the
 calibration sample; these stand-ins plan each answer's length instead, as a reasoning model decides when it is
 done: an integer hash of the prompt's token ids picks one entry of a table of lengths (the quantiles of a
-log-normal clipped to [min_new, max_new], whose mean is the benchmark's figure). The EOS logit is the row's
-lowest until that many tokens exist and its highest after. The plan is integer arithmetic, so every precision
+log-normal clipped to [min_new, max_new], whose mean is the benchmark's figure). The hash reads the prompt's first
+PLAN_TOKENS words, which a sample keeps whichever attempt the margin rule settles on, so the rule (every step of
+an answer a clear call, which long answers pass less often) never trades a long answer for a short one. The EOS
+logit is the row's lowest until that many tokens exist and its highest after. The plan is integer arithmetic, so every precision
 plans the same length, and the dataset's mean length is known without running the model (`planned_lengths`), even
 at the `full` size that no CPU here can run. Everything else (the synthetic language, the fitted vocabulary
 projection, greedy decoding with KV-cache slots, the margin rule) is the LLM family's (llm.py, decoder.py).
@@ -23,6 +25,9 @@ import torch
 from .base import Arrays
 from .decoder import DecoderLM, DecoderSize, fit_head, init_weights
 from .llm import TRAINING_SEED, LLMBenchmark
+
+
+PLAN_TOKENS = 2         # the prompt's opening words that plan its answer's length (a sample's, at every attempt)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def length_table(plan: LengthPlan, low: int, high: int) -> np.ndarray:
 
 def plan_index(keys: np.ndarray, prompt: np.ndarray, entries: int) -> int:
     """Which table entry a prompt plans (numpy twin of PlannedLengthLM.planned_length)."""
-    return int(keys[np.asarray(prompt, np.int64)].sum() % entries)
+    return int(keys[np.asarray(prompt[:PLAN_TOKENS], np.int64)].sum() % entries)
 
 
 class PlannedLengthLM(DecoderLM):
@@ -72,7 +77,7 @@ class PlannedLengthLM(DecoderLM):
         self.plans: Optional[torch.Tensor] = None       # [slots, 2] int64: prompt length, planned answer length
 
     def planned_length(self, prompt: torch.Tensor) -> torch.Tensor:
-        return self.length_table[self.length_keys[prompt].sum() % self.length_table.numel()]
+        return self.length_table[self.length_keys[prompt[:PLAN_TOKENS]].sum() % self.length_table.numel()]
 
     def _slots(self, needed: int, device) -> None:
         if self.plans is not None and self.plans.shape[0] >= needed and self.plans.device == device:
@@ -120,13 +125,24 @@ class PlannedLLM(LLMBenchmark):
                  self.head_scale)
         return model.eval()
 
+    def opening(self, seed: int, index: int, words: Optional[np.ndarray] = None) -> np.ndarray:
+        """A sample's first PLAN_TOKENS words: drawn from its index alone, the same at every attempt."""
+        words = self.language()[0] if words is None else words
+        return np.random.default_rng([seed, index, PLAN_TOKENS]).choice(words, PLAN_TOKENS)
+
+    def synthetic_prompt(self, seed: int, index: int, attempt: int = 0) -> np.ndarray:
+        prompt = super().synthetic_prompt(seed, index, attempt)
+        prompt[:PLAN_TOKENS] = self.opening(seed, index)
+        return prompt
+
     def planned_lengths(self, count: int, seed: int = 0) -> np.ndarray:
-        """The answer lengths the stand-in plans for the first `count` prompts of a dataset (first attempts, before
-        the margin rule replaces any), computed without the model: what docs/benchmarks.md quotes for `full`."""
+        """The answer lengths of the first `count` samples of a dataset, computed without the model (whichever
+        attempt the margin rule keeps): what docs/benchmarks.md quotes for `full`."""
         s = self.decoder_size
         keys = np.random.default_rng([self.weight_seed, s.vocab]).integers(0, 2 ** 31, s.vocab, dtype=np.int64)
         table = self.table()
-        return np.array([table[plan_index(keys, self.synthetic_prompt(seed, i), len(table))] for i in range(count)])
+        words = self.language()[0]
+        return np.array([table[plan_index(keys, self.opening(seed, i, words), len(table))] for i in range(count)])
 
     # ---- accuracy helpers --------------------------------------------------------------------------------------
     answer_tokens = 4     # the "extracted answer": the last tokens of a response, as a boxed result ends one
