@@ -46,7 +46,7 @@ MAX_CANDIDATES = 1000       # NMS input cap (Ultralytics: 30000; the stand-in ha
 GT_SCORE = 0.25             # ground truth: the fp32 stand-in's detections at least this confident
 GT_PER_IMAGE = 100          # COCOeval's maxDets: more ground truth than this could not all be matched
 IOU_MARGIN = 0.02           # an IoU a few rounding errors of box corners cannot cross
-GT_TARGET, CANDIDATE_TARGET = 15, 300    # anchors an image above GT_SCORE and CONF, on calibration images
+GT_TARGET, CANDIDATE_TARGET = 15, 100    # anchors an image above GT_SCORE and CONF, on calibration images
 WEIGHT_SEED = 11
 CALIBRATION_SEED = 2**31 - 1
 # Original sizes (height, width) of the images: COCO val2017's most common ones.
@@ -67,7 +67,7 @@ class YoloSize:
     box_channels: int       # the head's box branch (YOLO11l: 64)
     cls_channels: int       # its class branch (YOLO11l: 256)
     patchify: bool = False  # one stride-8 patchify conv in place of the first three convs (their 320x320 and
-                            # 160x160 maps cost half the small net's time)
+                            # 160x160 maps dominate a narrow net's time)
 
 
 SIZES = {
@@ -242,22 +242,35 @@ class YoloStandIn(nn.Module):
         self.net = YoloNet(size)
         # Class logits are standardised per image, then mapped to confidences by this scale and shift (fitted in
         # Yolo.calibrate_head): a stand-in for a trained detector's confidence, which an untrained net's overall
-        # response to an image would otherwise swamp (ground-truth counts of 0 to 60 an image).
+        # response to a whole image would otherwise swamp.
         self.register_buffer("confidence", torch.tensor([1.0, 0.0]))
 
-    def raw(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The network's outputs over the three strides' N anchors: box bin logits [B, N, 64] (DFL: 16 bins for each
-        of left, top, right, bottom), class logits [B, N, 80], and each image's confidence map [B, 2] (scale and
-        shift of its class logits: standardised per image, then self.confidence)."""
+    def raw(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """The network's maps (what ONNX Runtime runs): box bin logits [B, 64, H, W] of the three strides (DFL: 16
+        bins for each of left, top, right, bottom), then their class logits [B, 80, H, W]."""
         box_maps, cls_maps = self.net(images)
-        b = images.shape[0]
-        # Anchor-major: a view of channels-last maps, so the concatenation is their only copy.
-        boxes = torch.cat([m.permute(0, 2, 3, 1).reshape(b, -1, 4 * REG_MAX) for m in box_maps], 1).float()
-        logits = torch.cat([m.permute(0, 2, 3, 1).reshape(b, -1, NUM_CLASSES) for m in cls_maps], 1).float()
-        mean = logits.mean(dim=(1, 2))
-        std = ((logits * logits).mean(dim=(1, 2)) - mean * mean).clamp(min=1e-12).sqrt()
+        return (*box_maps, *cls_maps)
+
+    def confidence_map(self, cls_maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Each image's scale and shift of its class logits [B, 2]: standardised over all its anchors and
+        classes, then self.confidence. Sums, not std(): one pass over the maps each."""
+        count = sum(m[0].numel() for m in cls_maps)
+        mean = sum(m.float().sum(dim=(1, 2, 3)) for m in cls_maps) / count
+        square = sum(torch.linalg.vector_norm(m.float().flatten(1), dim=1) ** 2 for m in cls_maps) / count
+        std = (square - mean * mean).clamp(min=1e-12).sqrt()
         scale, shift = self.confidence.float().unbind()
-        return boxes, logits, torch.stack((scale / std, shift - mean * scale / std), 1)
+        return torch.stack((scale / std, shift - mean * scale / std), 1)
+
+    def dense(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every anchor's box bin logits [B, N, 64] and confidence-mapped class logits [B, N, 80] (the margin rule
+        and the head's calibration read these; forward() reads only what it needs of the maps), and the images'
+        confidence maps."""
+        maps = self.raw(images)
+        b = images.shape[0]
+        boxes = torch.cat([m.float().flatten(2) for m in maps[:3]], 2).transpose(1, 2)
+        confidence = self.confidence_map(maps[3:])
+        logits = torch.cat([m.float().flatten(2) for m in maps[3:]], 2).transpose(1, 2)
+        return boxes, logits * confidence[:, :1, None] + confidence[:, 1:, None], confidence
 
     def anchors(self, sizes: Sequence[Tuple[int, int]], device) -> torch.Tensor:
         """(centre y, centre x, stride) of every anchor [N, 3], in letterboxed pixels' strides."""
@@ -275,13 +288,18 @@ class YoloStandIn(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """[B, 300, 6] detections (ymin, xmin, ymax, xmax in letterboxed pixels, score, class 0-79); unused rows
         score -1."""
-        boxes, logits, confidence = self.raw(images)
+        maps = self.raw(images)
+        box_maps, cls_maps = maps[:3], maps[3:]
+        confidence = self.confidence_map(cls_maps)
+        best, label = zip(*(m.float().max(dim=1) for m in cls_maps))
+        best = torch.cat([v.flatten(1) for v in best], 1) * confidence[:, :1] + confidence[:, 1:]
+        label = torch.cat([i.flatten(1) for i in label], 1)
         anchors = self.grid(images)
         out = torch.full((images.shape[0], MAX_DETECTIONS, 6), -1.0, device=images.device)
         for b in range(images.shape[0]):
-            kept, box, score, label = select(boxes[b], logits[b], confidence[b], anchors)
+            kept, box, score, cls = select([m[b].flatten(1) for m in box_maps], best[b], label[b], anchors)
             n = kept.numel()
-            out[b, :n, :4], out[b, :n, 4], out[b, :n, 5] = box[kept], score[kept], label[kept].float()
+            out[b, :n, :4], out[b, :n, 4], out[b, :n, 5] = box[kept], score[kept], cls[kept].float()
         return out
 
 
@@ -294,14 +312,26 @@ def decode(box_logits: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
     return torch.stack((cy - top, cx - left, cy + bottom, cx + right), -1) * stride[:, None]
 
 
-def select(box_logits: torch.Tensor, logits: torch.Tensor, confidence: torch.Tensor, anchors: torch.Tensor):
-    """One image's detections: candidates (best class above CONF, at most MAX_CANDIDATES) and the indices NMS kept,
-    best first: (kept, candidate boxes, scores, classes)."""
-    best, label = logits.max(dim=1)
-    score = torch.sigmoid(best * confidence[0] + confidence[1])
+def gather_anchors(levels: Sequence[torch.Tensor], index: torch.Tensor) -> torch.Tensor:
+    """Rows [K, C] of some anchors (indices over all levels) from per-level maps [C, H*W], without concatenating
+    the maps."""
+    out = torch.empty((index.numel(), levels[0].shape[0]), dtype=torch.float32, device=index.device)
+    start = 0
+    for level in levels:
+        inside = (index >= start) & (index < start + level.shape[1])
+        out[inside] = level[:, index[inside] - start].T.float()
+        start += level.shape[1]
+    return out
+
+
+def select(box_levels: Sequence[torch.Tensor], best: torch.Tensor, label: torch.Tensor, anchors: torch.Tensor):
+    """One image's detections from its per-level box bin logits [64, H*W] and each anchor's best confidence-mapped
+    class logit and class [N]: candidates (above CONF, at most MAX_CANDIDATES) and the indices NMS kept, best
+    first: (kept, candidate boxes, scores, classes)."""
+    score = torch.sigmoid(best)
     top = score.topk(min(MAX_CANDIDATES, score.numel())).indices
     top = top[score[top] > CONF]
-    boxes = decode(box_logits[top], anchors[top])
+    boxes = decode(gather_anchors(box_levels, top), anchors[top])
     kept = nms(boxes, score[top], label[top])[:MAX_DETECTIONS]
     return kept, boxes, score[top], label[top]
 
@@ -415,8 +445,7 @@ class Yolo(Benchmark):
         for final in model.net.box:
             final[-1].weight.mul_(4.0)
         model.confidence.copy_(torch.tensor([1.0, 0.0]))
-        _, logits, confidence = model.raw(calibration)
-        best = (logits.max(dim=2).values * confidence[:, :1] + confidence[:, 1:]).flatten()
+        best = model.dense(calibration)[1].max(dim=2).values.flatten()
         anchors = best.numel() / calibration.shape[0]
         hi, lo = (float(best.quantile(1 - k / anchors)) for k in (GT_TARGET, CANDIDATE_TARGET))
         logit = lambda p: float(np.log(p / (1 - p)))      # noqa: E731
@@ -502,8 +531,7 @@ def clear_calls(model: YoloStandIn, images: torch.Tensor) -> bool:
     no NMS decision between two ground-truth candidates of a class close (IoU within IOU_MARGIN of NMS_IOU, or
     overlapping with scores within the margin). A score near GT_SCORE needs no margin: every detection down to
     CONF is answered, so one that crosses it stays what the fp32 ground truth made it (matched or not)."""
-    box_logits, logits, confidence = (x[0] for x in model.raw(images))
-    logits = logits * confidence[0] + confidence[1]
+    box_logits, logits, _ = (x[0] for x in model.dense(images))
     margin = MIN_MARGIN * float(logits.std())
     top2 = logits.topk(2, dim=1).values
     best = top2[:, 0]
