@@ -7,7 +7,7 @@ as quoted strings, gen_len in characters of the decoded summaries, gen_num) and 
 does, ROUGE-1/2/L/Lsum >= 99% of the fp32 reference and gen_len within 90-110% of it.
 Answer lengths are planned (planned.py) so that at `full` the mean characters a summary, as the family's texts
 render them, follow the official GEN_LEN: 8167644 over 13368 samples (datacenter), 3051113 over 5000 (edge).
-`full` is Llama-3.1-8B's shape (32 layers, 4096 hidden, 128256 vocabulary): about 28 GiB of fp32 weights.
+`full` is Llama-3.1-8B's shape (32 layers, 4096 hidden, 128256 vocabulary): about 26 GiB of fp32 weights.
 """
 from __future__ import annotations
 

@@ -105,8 +105,8 @@ class PlannedLengthLM(DecoderLM):
 class PlannedLLM(LLMBenchmark):
     """An LLM of the family whose answer lengths follow `plans[size]` (see the module's docstring)."""
     plans: Dict[str, LengthPlan]
-    # Twice llm.HEAD_SCALE: a long answer is kept only if every step is a clear call, and this quarters the share of
-    # close calls (measured at `small`), so the margin rule replaces fewer (long) answers.
+    # Twice llm.HEAD_SCALE: wider margins, so fewer attempts of a long answer (kept only if every step is a clear
+    # call) are replaced by the margin rule.
     head_scale = 1.0
 
     def length_plan(self) -> LengthPlan:
