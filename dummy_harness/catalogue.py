@@ -42,12 +42,36 @@ class BenchmarkSpec:
     test_query_count: Mapping[str, int] = field(default_factory=dict)
     # Token-by-token generation (LLMs): the harness drives it with its continuous-batching SUT.
     generative: bool = False
-    # mlperf.conf has `<loadgen_key>-interactive` settings for it: the Interactive scenario runs it.
-    interactive: bool = False
+    # The CM variation (`_<variation>`) where mlperf-automations spells it otherwise than the MLPerf model name
+    # (`llama3_1-8b` for llama3.1-8b); "" = the name.
+    variation: str = ""
+    # The scenarios its MLPerf categories require or allow (the checker's lists); () = every scenario. The matrix
+    # runs these, and a run of another scenario is refused. Names this harness does not know yet are ignored.
+    scenarios: Tuple[str, ...] = ()
+    # A fixed-compute stand-in whose forward decodes token by token in a loop (whisper): no fixed graph to export.
+    token_loop: bool = False
 
     @property
     def default_size(self) -> str:
         return self.sizes[0]
+
+    @property
+    def cm_variation(self) -> str:
+        return self.variation or self.name
+
+    @property
+    def generates_tokens(self) -> bool:
+        """Decodes token by token, in the harness's engine or in its own forward."""
+        return self.generative or self.token_loop
+
+    def runs(self, scenario: str) -> bool:
+        """Whether it runs in `scenario`: one its categories list, or any but Interactive where none are listed."""
+        return scenario in self.scenarios if self.scenarios else scenario != "Interactive"
+
+    @property
+    def interactive(self) -> bool:
+        """mlperf.conf has `<loadgen_key>-interactive` settings for it: the Interactive scenario runs it."""
+        return "Interactive" in self.scenarios
 
     @property
     def sample_count_note(self) -> str:
@@ -135,7 +159,64 @@ def _llama2(name: str, target: float) -> BenchmarkSpec:
         default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
         test_server_qps={"small": 50.0, "full": 0.05}, implementation="dummy_harness.models.llama2:Llama2",
         test_query_count={"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500, "Interactive": 500},
-        generative=True, interactive=True)
+        generative=True, scenarios=("Offline", "Server", "SingleStream", "MultiStream", "Interactive"))
+
+
+# ---- the v5.1+ benchmarks beside the seed's (issue #25) --------------------------------------------------------
+# Their LLMs stream their first token and report n_tokens (use_token_latencies in the official conf); their test
+# counts and Server QPS keep every scenario of the default size about a minute on 2 cores (docs/benchmarks.md).
+LLM_TEST_COUNTS = {"Offline": 256, "SingleStream": 64, "MultiStream": 662, "Server": 500}
+ROUGE_LSUM_PATTERN = r"^\{'rouge1': '([\d.]+)', 'rouge2': '[\d.]+', 'rougeL': '[\d.]+', 'rougeLsum': '[\d.]+', .*\}$"
+
+
+def _llama3(name: str, loadgen_key: str, dataset_note: str, scenarios: Tuple[str, ...]) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, variation=loadgen_key, loadgen_key=loadgen_key, task="summarization",
+        dataset=f"CNN/DailyMail, Llama 3.1 prompts{dataset_note} (synthetic stand-in)",
+        sample_shape=(8000,), sample_dtype="int64", response_dtype="int64",
+        response_layout="generated token ids, int64 (evaluation.py's default --dtype), with n_tokens",
+        response_shape=(-1,), accuracy_metric="ROUGE-1", accuracy_pattern=ROUGE_LSUM_PATTERN,
+        accuracy_target=0.99, accuracy_dtype_env=("CM_CNNDM_LLAMA3_ACCURACY_DTYPE", "int64"),
+        default_batch_size=8, default_dataset_size=64, sizes=("small", "full"),
+        test_server_qps={"small": 20.0, "full": 0.05}, implementation="dummy_harness.models.llama3:Llama31",
+        test_query_count=LLM_TEST_COUNTS, generative=True, scenarios=scenarios)
+
+
+def _reasoning(name: str, cls: str, dataset: str, dtype_env: str, pattern: str, max_prompt: int,
+               qps: float) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key=name, task="reasoning (math, science, code)", dataset=f"{dataset} (synthetic stand-in)",
+        sample_shape=(max_prompt,), sample_dtype="int64", response_dtype="int32",
+        response_layout="generated token ids, int32 little-endian, with n_tokens", response_shape=(-1,),
+        accuracy_metric="exact_match", accuracy_pattern=pattern, accuracy_target=0.99,
+        accuracy_dtype_env=(dtype_env, "int32"), default_batch_size=8, default_dataset_size=64,
+        sizes=("small", "full"), test_server_qps={"small": qps, "full": 0.01}, implementation=cls,
+        # Half the Offline samples: their answers are twice llama3.1-8b's, over a larger vocabulary.
+        test_query_count={**LLM_TEST_COUNTS, "Offline": 128}, generative=True,
+        scenarios=("Offline", "Server", "Interactive"))
+
+
+WHISPER = BenchmarkSpec(
+    name="whisper", loadgen_key="whisper", task="speech to text", dataset="LibriSpeech dev-clean + dev-other "
+    "(synthetic stand-in)", sample_shape=(480000,), sample_dtype="float32", response_dtype="int64",
+    response_layout="the transcript as indices into accuracy_eval.py's 42 labels (' ', a-z, ', 0-9, $, %, +, -), "
+                    "int64, with n_tokens", response_shape=(-1,), accuracy_metric="100 - WER",
+    accuracy_pattern=r"^Word Error Rate: [\d.]+%, accuracy=([\d.]+)%$", accuracy_target=0.99,
+    accuracy_dtype_env=("CM_LIBRISPEECH_ACCURACY_DTYPE", "int64"), default_batch_size=8, default_dataset_size=64,
+    sizes=("small", "full"), implementation="dummy_harness.models.whisper:Whisper",
+    test_query_count={"Offline": 256}, scenarios=("Offline",), token_loop=True)
+
+
+def _yolo(name: str, target: float) -> BenchmarkSpec:
+    return BenchmarkSpec(
+        name=name, loadgen_key="yolo", task="object detection", dataset="COCO 2017 val, MLCommons-safe subset "
+        "(synthetic stand-in)", sample_shape=(3, 640, 640), sample_dtype="float32", response_dtype="float32",
+        response_layout="7-tuples [qsl_idx, ymin, xmin, ymax, xmax, score, COCO category id], boxes in [0, 1] "
+                        "of the original image, at most 300",
+        response_shape=(-1, 7), accuracy_metric="mAP", accuracy_pattern=r"^mAP=([\d.]+)%$", accuracy_target=target,
+        accuracy_dtype_env=("CM_COCO2017_ACCURACY_DTYPE", "float32"), default_batch_size=8, default_dataset_size=64,
+        sizes=("small", "full"), implementation="dummy_harness.models.yolo:Yolo", test_query_count={"Offline": 256, "SingleStream": 128},
+        scenarios=("SingleStream", "MultiStream", "Offline"))
 
 
 CATALOGUE: Dict[str, BenchmarkSpec] = {
@@ -148,6 +229,17 @@ CATALOGUE: Dict[str, BenchmarkSpec] = {
         _gptj("gptj-99.9", 0.999),
         _llama2("llama2-70b-99", 0.99),
         _llama2("llama2-70b-99.9", 0.999),
+        _llama3("llama3.1-8b", "llama3_1-8b", "", ("Offline", "Server", "Interactive")),
+        _llama3("llama3.1-8b-edge", "llama3_1-8b-edge", ", the 5000-sample edge subset", ("SingleStream", "Offline")),
+        _reasoning("deepseek-r1", "dummy_harness.models.deepseek_r1:DeepSeekR1",
+                   "AIME, MATH500, GPQA, MMLU-Pro, LiveCodeBench", "CM_DEEPSEEK_R1_ACCURACY_DTYPE",
+                   r"^\{'exact_match': ([\d.]+), 'tokens_per_sample': [\d.]+, 'num-samples': \d+\}$", 3136, 10.0),
+        _reasoning("gpt-oss-120b", "dummy_harness.models.gpt_oss:GptOss",
+                   "AIME 2025, GPQA Diamond, LiveCodeBench v6", "CM_GPT_OSS_ACCURACY_DTYPE",
+                   r"^'exact_match': ([\d.]+)$", 2048, 8.0),
+        WHISPER,
+        _yolo("yolo-95", 0.95),
+        _yolo("yolo-99", 0.99),
     )
 }
 

@@ -236,6 +236,14 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
 
     # A submission is made of official-length runs unless the user asks for short ones (to check the layout).
     out.setdefault("run_style", "valid" if "submission_dir" in opt else _default("run_style"))
+    if scenario.only_for_interactive and not spec.interactive:
+        have = [name for name, s in catalogue.CATALOGUE.items() if s.interactive]
+        raise ConfigError(f"{spec.name} has no {scenario.name} settings in MLPerf's conf; --scenario="
+                          f"{scenario.name} runs {', '.join(have)}")
+    if not spec.runs(scenario.name):
+        known = scenarios.available(spec)
+        raise ConfigError(f"--scenario={scenario.name} is not a scenario of {spec.name} in MLPerf; use one of: "
+                          f"{', '.join(known)}")
     if "model_size" in out and out["model_size"] not in spec.sizes:
         raise ConfigError(f"--model_size={out['model_size']!r} is not accepted for {spec.name}; use one of: "
                           f"{', '.join(spec.sizes)}")
@@ -247,10 +255,6 @@ def parse_options(raw: Mapping[str, Any]) -> RunConfig:
     _executor_rules(out)
 
     cfg = RunConfig(**out)
-    if scenario.only_for_interactive and not spec.interactive:
-        have = [name for name, s in catalogue.CATALOGUE.items() if s.interactive]
-        raise ConfigError(f"{spec.name} has no {scenario.name} settings in MLPerf's conf; --scenario="
-                          f"{scenario.name} runs {', '.join(have)}")
     reason = backends.unsupported_reason(cfg.backend, cfg.device, cfg.precision, spec)
     if reason:
         raise ConfigError(reason)

@@ -40,6 +40,10 @@ def main(argv=None) -> int:
         arrays = {name: np.load(os.path.join(dataset, f"{name}.npy"), mmap_mode="r")
                   for name in json.load(open(os.path.join(dataset, "dataset.json")))["arrays"]}
         expected = results.sut.qsl_total if results.sut else 0
+        detail = os.path.join(args.run_dir, "mlperf_log_detail.txt")
+        if expected and os.path.isfile(detail):     # what LoadGen's accuracy run covered (gpt-oss-120b: 4395)
+            from .loadgen.detail_log import parse_detail_log
+            expected = min(expected, int(parse_detail_log(detail).get("effective_accuracy_sample_count") or expected))
         report = evaluate_run(bench, args.run_dir, arrays, expected)
     except (OSError, KeyError, TypeError, ValueError) as exc:
         print(f"error: cannot evaluate {args.run_dir}: {exc}", file=sys.stderr)

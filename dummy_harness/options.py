@@ -240,7 +240,7 @@ def _dataset_sizes() -> str:
     `256 for resnet50, bert; 64 for retinanet, gptj, llama2-70b`."""
     families: Dict[int, list] = {}
     for name, spec in catalogue.CATALOGUE.items():
-        family = re.sub(r"-99(\.9)?$", "", name)       # bert-99, bert-99.9 -> bert
+        family = re.sub(r"-9[59](\.9)?$", "", name)     # bert-99, bert-99.9 -> bert; yolo-95 -> yolo
         names = families.setdefault(spec.default_dataset_size, [])
         if family not in names:
             names.append(family)
@@ -252,6 +252,9 @@ _DEVICE_ALIASES = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu"}
 _PRECISION_ALIASES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16",
                       "uint8": "uint8", "int8": "uint8"}
 _BACKENDS = tuple(backends.REGISTRY)
+# The CM variation spelling (mlperf-automations' MLC_MODEL, e.g. llama3_1-8b) names the same benchmark.
+_MODEL_ALIASES = {**{name: name for name in catalogue.CATALOGUE},
+                  **{spec.cm_variation: name for name, spec in catalogue.CATALOGUE.items()}}
 # Upstream's CM_MLPERF_INFERENCE_VERSION spells rounds without the v (5.0).
 _ROUND_ALIASES = {**{r.lower(): r for r in rounds.ROUNDS}, **{r[1:]: r for r in rounds.ROUNDS}}
 _PROGRESS_ALIASES = {**{p: p for p in PROGRESS}, "yes": "auto", "on": "auto", "true": "auto", "no": "off",
@@ -259,7 +262,8 @@ _PROGRESS_ALIASES = {**{p: p for p in PROGRESS}, "yes": "auto", "on": "auto", "t
 
 OPTIONS: Tuple[Option, ...] = (
     # Chosen by CM variations; flags of the CLI only.
-    Option("model", "CM_MODEL", choice(tuple(catalogue.CATALOGUE)), "benchmark (CM: the model variation)",
+    Option("model", "CM_MODEL", choice(tuple(catalogue.CATALOGUE), _MODEL_ALIASES), "benchmark, also as "
+           "mlperf-automations spells it (llama3_1-8b) (CM: the model variation)",
            default=catalogue.DEFAULT_MODEL, choices=tuple(catalogue.CATALOGUE), cm_flag=False),
     Option("device", "CM_MLPERF_DEVICE", choice(DEVICES, _DEVICE_ALIASES),
            "cpu or gpu (also: cuda) (CM: _cpu, _cuda)", default="cpu", choices=DEVICES, cm_flag=False),

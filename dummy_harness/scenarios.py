@@ -118,7 +118,7 @@ NAMES: Tuple[str, ...] = tuple(SCENARIOS)
 
 def available(spec) -> Tuple[str, ...]:
     """The scenarios a benchmark (catalogue.BenchmarkSpec) runs in."""
-    return tuple(name for name, s in SCENARIOS.items() if spec.interactive or not s.only_for_interactive)
+    return tuple(name for name in SCENARIOS if spec.runs(name))
 
 
 def get(name) -> Scenario:

@@ -58,7 +58,7 @@ def unsupported_reason(backend: str, device: str, precision: str, spec: Any) -> 
     """None when `backend` declares it runs benchmark `spec` on `device` at `precision`, else one line saying
     what would run instead. Only the declaration is read: no import, nothing of this machine."""
     info = REGISTRY[backend]
-    if spec.generative and not info.generative:
+    if spec.generates_tokens and not info.generative:
         instead = next(name for name, other in REGISTRY.items() if other.generative)
         return (f"the {backend} backend runs the fixed-compute benchmarks only; {spec.name} generates token by "
                 f"token: use _{instead}")

@@ -9,10 +9,11 @@ What a backend has to do, in the order the harness asks for it:
   4. `describe()`: what ran, for results.json.
 Batching, threads, LoadGen and responses stay in the harness (dummy_harness/loadgen): a backend never sees them.
 
-Fixed-compute benchmarks only (resnet50, retinanet, bert): the generative ones keep a KV cache inside their
-torch module between calls, which one exported graph does not hold; the registry refuses them before this runs.
-retinanet's forward ends in box decoding and NMS, whose shapes depend on the data, so only its fixed-shape
-network part (`raw()`: trunk, neck, heads) is exported and its own post-processing runs in torch on the host.
+Fixed-compute benchmarks only (resnet50, retinanet, bert, yolo): the generative ones keep a KV cache inside their
+torch module between calls, which one exported graph does not hold, and whisper decodes in a loop; the registry
+refuses them before this runs. retinanet's and yolo's forward end in box decoding and NMS, whose shapes depend on
+the data, so only their fixed-shape network part (`raw()`: trunk, neck, heads) is exported and their own
+post-processing runs in torch on the host.
 """
 from __future__ import annotations
 

@@ -131,7 +131,7 @@ def render_models() -> str:
         if family and family not in based:     # the variants of one benchmark share a hidden base variation
             based.add(family)
             out += [f"  {_scalar(family)}:", "    {}", ""]
-        out += [f"  {_scalar(name)}:", "    group: model"]
+        out += [f"  {_scalar(spec.cm_variation)}:", "    group: model"]
         if name == catalogue.DEFAULT_MODEL:
             out.append("    default: true")
         if family:

@@ -53,7 +53,8 @@ class Responder(Protocol):
         """Complete these samples with LoadGen; the buffer may be reused once this returns."""
 
     def first_tokens(self, ids: Sequence[int], tokens: np.ndarray) -> None:
-        """Each sample's first generated token (int32, one per id), before its final answer."""
+        """Each sample's first generated token (one per id, in the benchmark's response dtype), before its final
+        answer."""
 
     def check_stop(self) -> None:
         """Between two steps: ends the run when a stop (SIGINT/SIGTERM) was requested."""
@@ -145,8 +146,9 @@ class Collector:
             if rid in self.answers:
                 raise SUTFailure(f"sample {rid} was answered twice")
             self.answers[rid] = data[offset:offset + size]
-            if answer.n_tokens is not None:
-                self.n_tokens[rid] = int(answer.n_tokens[i])
+            n_tokens = answer.n_tokens if answer.n_tokens is not None else answer.encoded.n_tokens
+            if n_tokens is not None:
+                self.n_tokens[rid] = int(n_tokens[i])
 
     def first_tokens(self, ids: Sequence[int], tokens: np.ndarray) -> None:
         if self.keep:

@@ -68,6 +68,7 @@ class Generator:
         self.eos_id = bench.eos_id
         self.min_new = bench.decoder_size.min_new_tokens
         self.max_new = bench.decoder_size.max_new_tokens
+        self.dtype = np.dtype(bench.spec.response_dtype)     # the ids as the benchmark's accuracy script reads them
         self._waiting: Deque[Tuple[int, int]] = collections.deque()   # (response id, index)
         self._active: Dict[int, Sequence_] = {}                       # slot -> sequence
 
@@ -101,7 +102,7 @@ class Generator:
         prompt = self.worker.prompt(idx)
         token = choose(self.engine.prefill(slot, prompt), 0, self.eos_id, self.min_new)
         if self.stream_first_token:
-            self.responder.first_tokens([rid], np.array([token], dtype=np.int32))
+            self.responder.first_tokens([rid], np.array([token], dtype=self.dtype))
         seq = Sequence_(rid, idx, position=len(prompt))
         if token == self.eos_id:
             self._complete([seq])
@@ -129,7 +130,7 @@ class Generator:
             self._complete(ended)
 
     def _complete(self, seqs: List[Sequence_]) -> None:
-        encoded = Encoded.pieces([np.asarray(s.tokens, dtype=np.int32) for s in seqs], np.int32)
+        encoded = Encoded.pieces([np.asarray(s.tokens, dtype=self.dtype) for s in seqs], self.dtype)
         counts = [len(s.tokens) for s in seqs]
         self.responder.answered(Answer([s.response_id for s in seqs], encoded,
                                        counts if self.report_tokens else None))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -36,9 +36,12 @@ MIN_MARGIN = 0.05
 
 @dataclass
 class Encoded:
-    """Responses of one batch: one C-contiguous buffer, and each sample's (byte offset, byte size) in it."""
+    """Responses of one batch: one C-contiguous buffer, and each sample's (byte offset, byte size) in it.
+    `n_tokens`: each sample's generated token count, where a fixed-compute stand-in decodes tokens itself
+    (whisper) and LoadGen's token latencies are on; the LLM engine reports its own."""
     buffer: np.ndarray
     spans: List[Tuple[int, int]]
+    n_tokens: Optional[List[int]] = None
 
     @classmethod
     def rows(cls, array: np.ndarray) -> "Encoded":

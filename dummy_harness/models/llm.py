@@ -42,6 +42,7 @@ class LLMBenchmark(Benchmark):
     sizes: Dict[str, DecoderSize]
     eos_id: int
     weight_seed: int
+    final_words = FINAL     # words whose successor is EOS (planned.py's family plans its lengths instead: 0)
 
     @property
     def decoder_size(self) -> DecoderSize:
@@ -84,7 +85,7 @@ class LLMBenchmark(Benchmark):
             return model
 
         key = fit_key(self.spec.loadgen_key, self.size, {"steps": steps, "seed": self.weight_seed, "words": WORDS,
-                                                         "final": FINAL, "follow": FOLLOW, **FIT})
+                                                         "final": self.final_words, "follow": FOLLOW, **FIT})
         return cached_fit(key, lambda: DecoderLM(size, self.eos_id), fit, cache_dir,
                           what=f"{self.spec.loadgen_key} {self.size}")
 
@@ -96,7 +97,7 @@ class LLMBenchmark(Benchmark):
         ids = np.arange(100, self.decoder_size.vocab)
         words = rng.choice(ids[ids != self.eos_id], WORDS, replace=False)
         successor = rng.permutation(words)
-        successor[rng.choice(WORDS, FINAL, replace=False)] = self.eos_id
+        successor[rng.choice(WORDS, self.final_words, replace=False)] = self.eos_id
         return words, successor
 
     def walk(self, seed: int, index: int, length: int, attempt: int = 0, rng=None, ends: bool = False) -> np.ndarray:
@@ -187,7 +188,7 @@ class LLMBenchmark(Benchmark):
 
     # ---- accuracy ----------------------------------------------------------------------------------------------
     def decode(self, hex_data: str) -> np.ndarray:
-        return np.frombuffer(bytes.fromhex(hex_data), dtype=np.int32)
+        return np.frombuffer(bytes.fromhex(hex_data), dtype=self.spec.response_dtype)
 
     @staticmethod
     def text(tokens: Sequence[int]) -> str:

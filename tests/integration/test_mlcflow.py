@@ -20,10 +20,14 @@ pytestmark = pytest.mark.cm
 
 TAGS = "reproduce mlperf inference dummy"
 SCRIPT_ID = "reproduce-mlperf-inference-dummy,81c88d9114a993c2"
-# Each model once, each scenario twice: what `mlcr` prepares must be what CM prepares.
+# Each model variation once (as mlperf-automations spells it), each scenario at least twice: what `mlcr` prepares
+# must be what CM prepares.
 MODEL_SCENARIOS = [("resnet50", "offline"), ("retinanet", "singlestream"), ("bert-99", "server"),
                    ("bert-99.9", "multistream"), ("gptj-99", "singlestream"), ("gptj-99.9", "offline"),
-                   ("llama2-70b-99", "multistream"), ("llama2-70b-99.9", "server")]
+                   ("llama2-70b-99", "multistream"), ("llama2-70b-99.9", "server"), ("llama3_1-8b", "server"),
+                   ("llama3_1-8b-edge", "singlestream"), ("deepseek-r1", "offline"), ("gpt-oss-120b", "server"),
+                   ("whisper", "offline"), ("yolo-95", "multistream"), ("yolo-99", "singlestream")]
+BY_VARIATION = {spec.cm_variation: spec for spec in catalogue.CATALOGUE.values()}
 
 
 def test_meta_yaml_is_the_same_file_as_cm_yaml():
@@ -78,10 +82,11 @@ def test_every_model_and_scenario_prepares_what_cm_prepares(script_via, tmp_path
                                         f"--output_dir={tmp_path / entry.replace('.', '_')}")
     assert prepared(runs["mlcr"]) == prepared(runs["cmind.access"])
     folder, command = prepared(runs["mlcr"])
-    assert folder.split("/")[1:] == [model, scenario, "performance", "run_1"]
-    assert f"--model={model}" in command.split() or model == "resnet50"
+    spec = BY_VARIATION[model]       # the results folder and --model say the MLPerf name (llama3.1-8b)
+    assert folder.split("/")[1:] == [spec.name, scenario, "performance", "run_1"]
+    assert f"--model={spec.name}" in command.split() or model == "resnet50"
     env = runs["mlcr"].json["new_env"]
-    key, dtype = catalogue.get(model).accuracy_dtype_env
+    key, dtype = spec.accuracy_dtype_env
     assert env[key] == dtype and env["CM_MLPERF_LOADGEN_SCENARIO"].lower() == scenario
 
 
@@ -121,6 +126,16 @@ def test_mlcr_runs_through_the_upstream_runner_and_leaves_cms_tree(script_via, t
         entry = state["mlc-mlperf-inference-results"][sut]["resnet50"]["Offline"]
         assert entry["performance_valid"] is True and entry["performance"] > 0
         assert state["mlperf-inference-implementation"]["script_id"].startswith(SCRIPT_ID)
+
+
+def test_a_v6_benchmark_runs_under_mlcr_by_its_mlperf_automations_variation(script_via, tmp_path):
+    r = script_via("mlcr")(f"{TAGS} _llama3_1-8b-edge,_singlestream", "--quiet", "--count=8", "--mode=accuracy",
+                           f"--output_dir={tmp_path}")
+    assert r.returncode == 0, r.output[-4000:]
+    sut = r.json["new_env"]["CM_MLPERF_SUT_NAME"]
+    entry = r.json["new_state"]["mlc-mlperf-inference-results"][sut]["llama3.1-8b-edge"]["SingleStream"]
+    assert entry == {"accuracy": 100.0, "accuracy_valid": True}
+    assert r.json["new_env"]["CM_CNNDM_LLAMA3_ACCURACY_DTYPE"] == "int64"
 
 
 def test_an_llm_runs_through_mlc_access(script_via, tmp_path):
