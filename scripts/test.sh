@@ -18,6 +18,10 @@ if [ $# -gt 0 ]; then
   exec python -m pytest -q -rs "$@"
 fi
 status=0
+# One dataset cache for every pass (datasets and fitted stand-ins are made once), removed at the end.
+TEST_DATASET_DIR="$(mktemp -d "${TMPDIR:-/tmp}/dummy-harness-test-datasets.XXXXXX")"
+export TEST_DATASET_DIR
+trap 'rm -rf "$TEST_DATASET_DIR"' EXIT
 python -m pytest -q -rs -n "${TEST_WORKERS:-auto}" --dist loadfile -m "not alone and not ray" || status=$?
 python -m pytest -q -rs -m alone || status=$?
 python -m pytest -q -rs -m ray --durations=5 || status=$?

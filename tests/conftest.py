@@ -135,7 +135,12 @@ def work(tmp_path_factory) -> Path:
 def dataset_dir(work, tmp_path_factory) -> Path:
     """One dataset cache for the run. Under pytest-xdist (scripts/test.sh) the workers share it, in the run's
     base folder above theirs: the harness writes a dataset into a temporary folder and renames it into place,
-    so two workers making the same one at once both end up reading one whole copy."""
+    so two workers making the same one at once both end up reading one whole copy. scripts/test.sh names one for
+    all its passes (TEST_DATASET_DIR), so datasets and fitted stand-ins are made once per test run."""
+    if os.environ.get("TEST_DATASET_DIR"):
+        path = Path(os.environ["TEST_DATASET_DIR"])
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     base = tmp_path_factory.getbasetemp()
     path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else work) / "datasets"
     path.mkdir(exist_ok=True)
