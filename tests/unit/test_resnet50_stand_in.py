@@ -32,6 +32,13 @@ def test_samples_are_deterministic_per_index():
     assert not np.array_equal(synthetic_image(0, 7), synthetic_image(0, 8))
 
 
+def test_the_dataset_keeps_what_rebuilds_each_image_not_the_image(bench, dataset):
+    assert "inputs" not in dataset.arrays
+    rows = bench.load_rows(dataset.arrays, np.array([3, 5]))
+    attempts = np.asarray(dataset.arrays["attempts"])
+    assert np.array_equal(rows["inputs"][1], synthetic_image(0, 5, int(attempts[5])))
+
+
 def test_predictions_spread_over_many_classes(dataset):
     labels = np.asarray(dataset.arrays["labels"])
     assert len(np.unique(labels)) >= 100          # of 256 samples
@@ -39,7 +46,7 @@ def test_predictions_spread_over_many_classes(dataset):
 
 
 def test_outputs_vary_with_the_input(bench, model, dataset):
-    x = bench.collate(dataset.arrays, range(32))
+    x = bench.collate(bench.load_rows(dataset.arrays, np.arange(32)), range(32))
     with torch.inference_mode():
         out = model(*x)
         shuffled = model(x[0][torch.randperm(32, generator=torch.Generator().manual_seed(1))])
@@ -50,13 +57,14 @@ def test_outputs_vary_with_the_input(bench, model, dataset):
 def test_labels_do_not_depend_on_batch_size(bench, model, dataset):
     labels = np.asarray(dataset.arrays["labels"][:24])
     with torch.inference_mode():
-        one_by_one = [int(model(*bench.collate(dataset.arrays, [i]))[0]) for i in range(24)]
+        rows = bench.load_rows(dataset.arrays, np.arange(24))       # the images, rebuilt from their index
+        one_by_one = [int(model(*bench.collate(rows, [i]))[0]) for i in range(24)]
     assert one_by_one == labels.tolist()
 
 
 def test_response_encoding_is_official_float32_class_index(bench, model, dataset):
     with torch.inference_mode():
-        out = model(*bench.collate(dataset.arrays, range(4)))
+        out = model(*bench.collate(bench.load_rows(dataset.arrays, np.arange(4)), range(4)))
     encoded = bench.encode(out, range(4))
     assert encoded.buffer.dtype == np.float32 and encoded.buffer.flags.c_contiguous
     assert encoded.spans == [(0, 4), (4, 4), (8, 4), (12, 4)]
