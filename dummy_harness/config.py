@@ -47,7 +47,7 @@ class RunConfig:
     watchdog_s: Optional[float] = _default("watchdog_s")                # None = from the latency settings
     # MLPerf submission (dummy_harness/submission/): the round fixes LoadGen's seeds and the checker version.
     submission_round: str = _default("submission_round")                # "" = the installed LoadGen's seeds
-    compliance_test: str = _default("compliance_test")                  # TEST01/TEST04/TEST06
+    compliance_test: str = _default("compliance_test")                  # TEST01/04/06/07/09
     inference_src: str = _default("inference_src")                      # a checkout of mlcommons/inference
     submission_dir: str = _default("submission_dir")                    # "" = no submission
     submitter: str = _default("submitter")

@@ -160,6 +160,24 @@ def render_flag_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def render_submission_rounds() -> str:
+    """docs/submission.md: each benchmark, the rounds whose checker has it, and its compliance tests in each."""
+    from ..submission import rounds
+
+    rows = ["| benchmark (checker name) | rounds | compliance tests |", "| --- | --- | --- |"]
+    for model in catalogue.CATALOGUE:
+        have = rounds.with_benchmark(model)
+        names = sorted({rounds.get(r).benchmarks[model].checker_name for r in have})
+        label = model if names == [model] else f"{model} ({', '.join(names)})"
+        tests: Dict[tuple, List[str]] = {}
+        for r in have:
+            tests.setdefault(rounds.get(r).benchmarks[model].compliance, []).append(r)
+        cells = "; ".join(f"{', '.join(t) or 'none'} ({', '.join(rs)})" if len(tests) > 1 else
+                          (', '.join(t) or 'none') for t, rs in tests.items())
+        rows.append(f"| {label} | {', '.join(have) or '-'} | {cells} |")
+    return "\n".join(rows) + "\n"
+
+
 # ---- regions ---------------------------------------------------------------------------------------------------
 # file -> region name -> renderer
 REGIONS: Dict[str, Dict[str, Callable[[], str]]] = {
@@ -167,6 +185,7 @@ REGIONS: Dict[str, Dict[str, Callable[[], str]]] = {
                  "backend-variations": render_backends, "executor-variations": render_executors,
                  "model-variations": render_models},
     "README.md": {"flag-table": render_flag_table},
+    "docs/submission.md": {"benchmark-rounds": render_submission_rounds},
 }
 
 

@@ -158,17 +158,22 @@ def make(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
     scenario_dir = os.path.dirname(accuracy.run_dir)
     verified: Dict[str, Any] = {}
     for test, sub in test_runs.items():
-        result = compliance.verify(cfg.inference_src, test, scenario_dir, sub.run_dir, layout.compliance,
-                                   cfg.spec.response_dtype, cfg.scenario, os.path.join(sub.run_dir, "verification"),
-                                   rnd.name)
+        try:
+            result = compliance.verify(cfg.inference_src, test, scenario_dir, sub.run_dir, layout.compliance,
+                                       cfg.spec.response_dtype, cfg.scenario,
+                                       os.path.join(sub.run_dir, "verification"), rnd.name, cfg.model)
+        except compliance.ComplianceError as exc:
+            raise SubmissionError(str(exc)) from None
         tree.truncate_compliance(layout, test)
-        verified[test] = {"passed": result.passed, "checks": result.checks}
+        verified[test] = {"passed": result.passed, "checks": result.checks,
+                          **({"note": result.note} if result.note else {})}
         note = ""
         if short and result.checks.get("Performance") is False:
             note = (f" (the performance check compares two {cfg.run_style}-style runs of a few seconds: host noise "
                     "alone can exceed its 10% window)")
         log(f"{test}: {'PASS' if result.passed else 'FAIL'} "
-            + ", ".join(f"{k} {'pass' if v else 'FAIL'}" for k, v in result.checks.items()) + note)
+            + ", ".join(f"{k} {'pass' if v else 'FAIL'}" for k, v in result.checks.items()) + note
+            + (f" ({result.note})" if result.note else ""))
     empty = tree.empty_folders(layout.root)
     if empty:
         raise SubmissionError(f"the submission has an empty folder {empty[0]}", ExitCode.INTERNAL_ERROR)

@@ -59,6 +59,24 @@ SS, MS, OFF, SRV, INT = "SingleStream", "MultiStream", "Offline", "Server", "Int
 _FILE_CHECKER = ("tools", "submission", "submission_checker.py")
 _PACKAGE_CHECKER = ("tools", "submission", "submission_checker", "main.py")
 
+def _new_in_v6(whisper_compliance: Tuple[str, ...]) -> Dict[str, Benchmark]:
+    """The v5.1+ and v6.0+ benchmarks as MODEL_CONFIG['v6.0'] and ['v6.1'] of b66003e1 list them (the same in both
+    rounds but for whisper's TEST01, in v6.1's models_TEST01 only). gpt-oss-120b's dataset-size is 6396; its
+    accuracy-sample-count (4395) is what LoadGen's conf limits the accuracy run to."""
+    return {
+        "llama3.1-8b": Benchmark("llama3.1-8b", {DATACENTER: (OFF,), BOTH: (OFF,)}, 13368, ("TEST06",),
+                                 optional=(INT, SRV)),
+        "llama3.1-8b-edge": Benchmark("llama3.1-8b-edge", {EDGE: (SS, OFF), BOTH: (SS, OFF)}, 5000),
+        "deepseek-r1": Benchmark("deepseek-r1", {DATACENTER: (OFF,), BOTH: (OFF,)}, 4388, ("TEST06",),
+                                 optional=(INT, SRV)),
+        "gpt-oss-120b": Benchmark("gpt-oss-120b", {DATACENTER: (OFF,), BOTH: (OFF,)}, 6396, ("TEST07", "TEST09"),
+                                  optional=(INT, SRV)),
+        "whisper": Benchmark("whisper", {DATACENTER: (OFF,), EDGE: (OFF,), BOTH: (OFF,)}, 1633, whisper_compliance),
+        **{name: Benchmark(name, {EDGE: (SS, MS, OFF), BOTH: (SS, MS, OFF)}, 1525, ("TEST01",))
+           for name in ("yolo-95", "yolo-99")},
+    }
+
+
 ROUNDS: Dict[str, Round] = {r.name: r for r in (
     Round(
         name="v5.0",
@@ -94,11 +112,21 @@ ROUNDS: Dict[str, Round] = {r.name: r for r in (
                for name in ("bert-99", "bert-99.9")},
             **{name: Benchmark(name, {DATACENTER: (OFF,), BOTH: (OFF,)}, 24576, ("TEST06",), optional=(INT, SRV))
                for name in ("llama2-70b-99", "llama2-70b-99.9")},
+            # check_compliance_dir: TEST04 is dropped for all four, TEST01 for the LLMs; TEST06 is added for
+            # llama3.1-8b and deepseek-r1, not for llama3.1-8b-edge (which so has no compliance test).
+            "llama3.1-8b": Benchmark("llama3.1-8b", {DATACENTER: (OFF,), BOTH: (OFF,)}, 13368, ("TEST06",),
+                                     optional=(INT, SRV)),
+            "llama3.1-8b-edge": Benchmark("llama3.1-8b-edge", {EDGE: (SS, OFF), BOTH: (SS, OFF)}, 5000),
+            # The datacenter,edge list adds SingleStream to the datacenter one; no optional scenarios in v5.1.
+            "deepseek-r1": Benchmark("deepseek-r1", {DATACENTER: (SRV, OFF), BOTH: (SS, SRV, OFF)}, 4388,
+                                     ("TEST06",)),
+            "whisper": Benchmark("whisper", {DATACENTER: (OFF,), EDGE: (OFF,), BOTH: (OFF,)}, 1633, ("TEST01",)),
         }),
     Round(
         name="v6.0",
         source="mlcommons/inference master b66003e1 tools/submission/submission_checker/constants.py "
-               "MODEL_CONFIG['v6.0'] (for these benchmarks as at the deadline commit d7574244)",
+               "MODEL_CONFIG['v6.0'] (the seed's benchmarks as at the deadline commit d7574244; llama3.1-8b, -edge, "
+               "deepseek-r1, gpt-oss-120b, whisper and yolo as at b66003e1)",
         seeds=Seeds(2465351861681999779, 14276810075590677512, 3936089224930324775),
         checker=Checker(_PACKAGE_CHECKER, "submission_checker.main", "v6.0", needs=("yaml",)),
         layout="v6.0", compliance_root=("compliance",),
@@ -111,6 +139,8 @@ ROUNDS: Dict[str, Round] = {r.name: r for r in (
                for name in ("bert-99", "bert-99.9")},
             **{name: Benchmark(name, {DATACENTER: (OFF,), BOTH: (OFF,)}, 24576, ("TEST06",), optional=(INT, SRV))
                for name in ("llama2-70b-99", "llama2-70b-99.9")},
+            # The new benchmarks as b66003e1 has them (its models_TESTxx lists give their compliance tests).
+            **_new_in_v6(whisper_compliance=()),     # whisper is not in v6.0's models_TEST01
         }),
     Round(
         name="v6.1",
@@ -126,11 +156,18 @@ ROUNDS: Dict[str, Round] = {r.name: r for r in (
                for name in ("bert-99", "bert-99.9")},
             "llama2-70b-99.9": Benchmark("llama2-70b-99.9", {DATACENTER: (OFF,), BOTH: (OFF,)}, 24576, ("TEST06",),
                                          optional=(INT, SRV)),
+            **_new_in_v6(whisper_compliance=("TEST01",)),
         }),
 )}
 
-# TEST01 keeps one audit.config per benchmark, in a folder named after it (every round the same).
-TEST01_FOLDER = {"resnet50": "resnet50", "retinanet": "retinanet", "bert": "bert", "gptj": "gpt-j"}
+# TEST01 keeps one audit.config per benchmark, in a folder named after it (every round the same; whisper from
+# v5.1, yolo in the v6 checkout). Keyed by the benchmark's LoadGen key.
+TEST01_FOLDER = {"resnet50": "resnet50", "retinanet": "retinanet", "bert": "bert", "gptj": "gpt-j",
+                 "whisper": "whisper", "yolo": "yolo"}
+# The tests with one audit.config per benchmark (compliance/<TEST>/<folder>/audit.config); the others keep one
+# for all (compliance/<TEST>/audit.config). TEST07 and TEST09 (v6) have a gpt-oss-120b folder.
+AUDIT_FOLDER = {"TEST01": TEST01_FOLDER, "TEST07": {"gpt-oss-120b": "gpt-oss-120b"},
+                "TEST09": {"gpt-oss-120b": "gpt-oss-120b"}}
 
 
 def get(name: str) -> Round:

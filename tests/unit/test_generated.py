@@ -15,7 +15,8 @@ from conftest import ROOT
 
 @pytest.fixture
 def copy(tmp_path):
-    for name in ("_cm.yaml", "README.md"):
+    for name in generate.REGIONS:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     return tmp_path
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dummy_harness import catalogue
+from dummy_harness import catalogue, options
 from dummy_harness.config import ConfigError, parse_options
 from dummy_harness.cli import make_parser
 from dummy_harness.results import PerformanceResult, Results
@@ -193,7 +193,35 @@ def test_audit_configs_are_found_in_each_rounds_checkout(tmp_path, round_name):
             key = catalogue.get(model).loadgen_key
             found = Path(compliance.audit_config(str(source), test, key, round_name))
             assert found.is_file() and found.is_relative_to(source / Path(*rounds.get(round_name).compliance_root))
-            assert (found.parent if test != "TEST01" else found.parent.parent).joinpath("run_verification.py").is_file()
+            per_benchmark = test in rounds.AUDIT_FOLDER     # compliance/<TEST>/<benchmark>/audit.config
+            assert (found.parent.parent if per_benchmark else found.parent).joinpath("run_verification.py").is_file()
+
+
+def test_every_benchmark_a_round_lists_is_in_the_catalogue_and_every_catalogue_benchmark_in_a_round():
+    listed = {model for r in rounds.ROUNDS.values() for model in r.benchmarks}
+    assert listed == set(catalogue.CATALOGUE)
+    for r in rounds.ROUNDS.values():
+        for model, benchmark in r.benchmarks.items():
+            assert set(benchmark.compliance) <= set(options.COMPLIANCE_TESTS), (r.name, model)
+            assert set(benchmark.scenarios[rounds.BOTH]) >= set(benchmark.scenarios.get(rounds.EDGE, ())), model
+
+
+@pytest.mark.parametrize("model,have,tests", [
+    ("llama3.1-8b", ("v5.1", "v6.0", "v6.1"), {"v5.1": ["TEST06"], "v6.1": ["TEST06"]}),
+    ("llama3.1-8b-edge", ("v5.1", "v6.0", "v6.1"), {"v5.1": [], "v6.1": []}),
+    ("deepseek-r1", ("v5.1", "v6.0", "v6.1"), {"v5.1": ["TEST06"], "v6.0": ["TEST06"]}),
+    ("whisper", ("v5.1", "v6.0", "v6.1"), {"v5.1": ["TEST01"], "v6.0": [], "v6.1": ["TEST01"]}),
+    ("gpt-oss-120b", ("v6.0", "v6.1"), {"v6.0": ["TEST07", "TEST09"], "v6.1": ["TEST07", "TEST09"]}),
+    ("yolo-95", ("v6.0", "v6.1"), {"v6.1": ["TEST01"]}),
+    ("yolo-99", ("v6.0", "v6.1"), {"v6.0": ["TEST01"]}),
+])
+def test_the_new_benchmarks_are_in_the_rounds_that_have_them(model, have, tests):
+    assert rounds.with_benchmark(model) == have and rounds.default_round(model) == "v6.1"
+    for round_name, expected in tests.items():
+        assert compliance.tests_for(round_name, model) == expected
+    for round_name in set(rounds.ROUNDS) - set(have):
+        assert rounds.refusal(round_name, model) == (f"MLPerf Inference {round_name} has no {model} benchmark; use "
+                                                    f"--submission_round={' or '.join(have)}")
 
 
 def test_an_offline_run_too_short_for_its_estimate_is_run_again_at_its_own_rate(tmp_path):
