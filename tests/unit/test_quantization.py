@@ -71,7 +71,7 @@ def test_int8_runs_int8_kernels_with_per_channel_scales_and_records_how(name):
     assert all(w.int_repr().abs().max() <= 8 for w in bad_weights) and "int4" in bad_info["weights"]
 
 
-@pytest.mark.parametrize("name,count", [("resnet50", 128), ("bert-99", 64)])
+@pytest.mark.parametrize("name,count", [("resnet50", 128), ("retinanet", 64), ("bert-99", 64)])
 def test_a_bad_quantization_fails_where_the_calibrated_one_does_better(name, count, dataset_dir):
     good = accuracy(name, PyTorchBackend(GOOD), dataset_dir, count)
     bad = accuracy(name, PyTorchBackend(BAD), dataset_dir, count)
