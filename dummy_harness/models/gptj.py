@@ -19,7 +19,7 @@ from .llm import LLMBenchmark
 
 SIZES = {
     # Prompts scaled to 1/8 of CNN/DailyMail's (mean ~800, at most 1919 tokens), 4-16 new tokens instead of
-    # 30-128: MultiStream (662 queries of 8 summaries) stays under a minute on 2 cores.
+    # 30-128, so that a test-style MultiStream run (662 queries of 8 summaries) stays short on 2 cores.
     "small": DecoderSize(vocab=50400, layers=2, hidden=64, heads=4, ffn=256, max_prompt=240, mean_prompt=100,
                          min_prompt=16, max_new_tokens=16, min_new_tokens=4),
     "full": DecoderSize(vocab=50400, layers=28, hidden=4096, heads=16, ffn=16384, max_prompt=1919,

@@ -20,7 +20,7 @@ from .llm import LLMBenchmark
 
 SIZES = {
     # Prompts scaled to 1/4 of Open-Orca's (at most 1024 tokens), at most 24 new tokens instead of 1024:
-    # MultiStream (662 queries of 8 answers) stays under a minute on 2 cores.
+    # a test-style MultiStream run (662 queries of 8 answers) stays short on 2 cores.
     "small": DecoderSize(vocab=32000, layers=2, hidden=64, heads=4, ffn=172, max_prompt=256, mean_prompt=64,
                          min_prompt=8, max_new_tokens=24, min_new_tokens=2),
     "full": DecoderSize(vocab=32000, layers=80, hidden=8192, heads=64, ffn=28672, max_prompt=1024,

@@ -26,7 +26,7 @@ from .fitting import TRAINING_INDEX, cached_fit, default_init, fit_key
 
 # size -> (stem width, bottleneck blocks per stage, patchify stem stride or 0 for the 7x7 conv + max pool);
 # full ResNet-50 is (64, (3, 4, 6, 3), 0). `small` patchifies: at width 4 the 7x7 stem and its max pool were
-# half of a sample's 2.7 ms, and that time is what a Server query waits on behind another.
+# about half of a sample's time (bench/RESULTS.md), and that time is what a Server query waits on behind another.
 SIZES: Dict[str, Tuple[int, Tuple[int, ...], int]] = {
     "small": (4, (1, 1, 1, 1), 4),
     "medium": (8, (3, 4, 6, 3), 0),
