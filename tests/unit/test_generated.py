@@ -69,3 +69,20 @@ def test_missing_markers_are_an_error_not_a_silent_pass(copy, capsys):
 
 def test_meta_yaml_is_still_the_same_file():
     assert (ROOT / "meta.yaml").is_symlink() and (ROOT / "meta.yaml").resolve() == (ROOT / "_cm.yaml").resolve()
+
+
+def test_readme_variation_table_lists_every_group_and_variation_of_cm_yaml():
+    """README's hand-written variation table names every user-facing group of `_cm.yaml` and each variation in it
+    (a new group or variation that README does not mention fails here)."""
+    meta = yaml.safe_load((ROOT / "_cm.yaml").read_text())
+    groups = {}
+    for name, variation in meta["variations"].items():
+        if variation.get("group", "*").strip("*") == variation.get("group") and not name.endswith("_") \
+                and "#" not in name and not name.startswith("bs."):
+            groups.setdefault(variation["group"], []).append(name)
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines()
+            if line.startswith("| ") and line.count("|") == 4}
+    for group, names in groups.items():
+        assert group in rows, f"README's variation table has no row for the {group} group"
+        missing = [n for n in names if f"`_{n}`" not in rows[group]]
+        assert not missing, f"README's {group} row lacks {missing}"
