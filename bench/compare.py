@@ -4,6 +4,7 @@ A cell agrees when the two runs are within NOISE (3%) of each other; a cell whos
 blocks spread more than that, or a search's resolution) is reported with its label instead. Prints a Markdown
 table (for bench/RESULTS.md) and exits 1 when a cell that did not say it is noisy disagrees.
 """
+import argparse
 import json
 import sys
 from typing import Dict, Iterator, Tuple
@@ -23,11 +24,18 @@ def cells(results: Dict) -> Iterator[Tuple[str, Dict]]:
 
 
 def main(argv=None) -> int:
-    a_path, b_path = (argv or sys.argv[1:])[:2]
-    with open(a_path) as f:
-        a = dict(cells(json.load(f)))
-    with open(b_path) as f:
-        b = dict(cells(json.load(f)))
+    parser = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_1", help="a file written by python -m bench --save")
+    parser.add_argument("run_2", help="another, of the same figures")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.run_1) as f:
+            a = dict(cells(json.load(f)))
+        with open(args.run_2) as f:
+            b = dict(cells(json.load(f)))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print("| ratio | run 1 | run 2 | difference | verdict |")
     print("| --- | --- | --- | --- | --- |")
     bad = 0
