@@ -238,7 +238,8 @@ def targets(cfg: RunConfig, estimate_qps: Optional[float], estimate_latency_ms: 
         return Targets(cfg.target_qps, cfg.target_latency)
     if cfg.run_style == "test":
         if scenario.hard_bound:
-            return Targets(target_qps=cfg.spec.test_server_qps.get(cfg.size, 10.0))
+            table = cfg.spec.test_interactive_qps if scenario.only_for_interactive else {}
+            return Targets(target_qps=table.get(cfg.size) or cfg.spec.test_server_qps.get(cfg.size, 10.0))
         return Targets()
     if scenario.estimate == "throughput" and estimate_qps:
         share = SERVER_LOAD_SHARE if scenario.hard_bound else OFFLINE_ESTIMATE_MARGIN

@@ -31,6 +31,15 @@ def test_test_style_server_has_no_max_query_count_and_a_target():
     assert "resnet50.Server.target_qps = 100" in conf
 
 
+def test_test_style_interactive_takes_the_benchmarks_interactive_qps_where_it_has_one():
+    server = parse_options({"model": "gpt-oss-120b", "scenario": "Server"})
+    interactive = parse_options({"model": "gpt-oss-120b", "scenario": "Interactive"})
+    assert default_targets(server, None, None).target_qps == 8.0
+    assert default_targets(interactive, None, None).target_qps == 4.0      # a 15 ms TPOT bound, not 80
+    llama2 = parse_options({"model": "llama2-70b-99", "scenario": "Interactive"})
+    assert default_targets(llama2, None, None).target_qps == 50.0          # none of its own: Server's
+
+
 def test_count_and_targets_from_flags():
     cfg = parse_options({"scenario": "SingleStream", "count": "80", "singlestream_target_latency": "3.5"})
     conf = lines(render_user_conf(cfg, OFFICIAL, default_targets(cfg, None, None)))
