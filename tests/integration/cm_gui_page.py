@@ -12,6 +12,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -71,6 +72,21 @@ def render(tags: str, cm_repos: str, variations: Optional[Dict[str, str]] = None
         pytest.skip(gui_unavailable())
     from streamlit.testing.v1 import AppTest
 
+    # The GUI puts its folder first on sys.path and imports its modules by plain names (`script`, `app`, ...):
+    # afterwards this process gets both back as they were, so MLCFlow's own `script` package (test_mlcflow, in
+    # the same pytest worker) is not shadowed by the GUI's script.py.
+    path, modules = list(sys.path), set(sys.modules)
+    try:
+        return _render(AppTest, tags, cm_repos, variations, flags, docker)
+    finally:
+        sys.path[:] = path
+        gui = (gui_path() / "script" / "gui").resolve()
+        for name in set(sys.modules) - modules:
+            if Path(getattr(sys.modules[name], "__file__", "") or "/").resolve().parent == gui:
+                del sys.modules[name]
+
+
+def _render(AppTest, tags, cm_repos, variations, flags, docker):
     with pytest.MonkeyPatch.context() as env:
         # cmind (in this process) reads CM_REPOS when first used: the session's registered repos
         env.setenv("CM_REPOS", cm_repos)
