@@ -16,8 +16,6 @@ anchor: a constant. So it finds nearly every object, once, by a wide margin, as 
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 from typing import Dict, List, Sequence, Tuple
@@ -28,6 +26,7 @@ from torch import nn
 
 from ..accuracy import AccuracyReport
 from .base import MIN_MARGIN, Arrays, Benchmark, Encoded, as_tensor, gather
+from .coco import map_report
 from .fitting import TRAINING_INDEX, cached_fit, default_init, fit_key
 from .resnet50 import ResNet50Net, _upsample_matrix, build_trunk, fold_batchnorm, measure_batchnorm
 
@@ -415,37 +414,8 @@ class RetinaNet(Benchmark):
             json.dump(coco_annotations(arrays), f)
 
     def evaluate(self, responses: Dict[int, np.ndarray], dataset: Arrays) -> AccuracyReport:
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-
-        gt = coco_annotations(dataset)
-        detections, image_ids, mismatched = [], set(), 0
-        for idx, data in responses.items():
-            image = gt["images"][idx]
-            image_ids.add(image["id"])
-            for row in data[: len(data) // 7 * 7].reshape(-1, 7):
-                mismatched += int(row[0]) != idx
-                ymin, xmin, ymax, xmax = row[1:5] * IMAGE
-                detections.append({"image_id": image["id"], "category_id": int(row[6]), "score": float(row[5]),
-                                   "bbox": [float(xmin), float(ymin), float(xmax - xmin), float(ymax - ymin)]})
-        with contextlib.redirect_stdout(io.StringIO()):       # pycocotools narrates every step
-            coco_gt = COCO()
-            coco_gt.dataset = gt
-            coco_gt.createIndex()
-            stats = 0.0
-            if detections:
-                coco_eval = COCOeval(coco_gt, coco_gt.loadRes(detections), iouType="bbox")
-                coco_eval.params.imgIds = sorted(image_ids)
-                coco_eval.evaluate()
-                coco_eval.accumulate()
-                coco_eval.summarize()
-                stats = float(coco_eval.stats[0])
-        mean_ap = 100.0 * max(stats, 0.0)
-        return AccuracyReport(metric="mAP", value=mean_ap, reference=100.0,
-                              target_fraction=self.spec.accuracy_target,
-                              official_lines=[f"mAP={mean_ap:.3f}%"],
-                              details={"detections": len(detections), "images": len(image_ids),
-                                       "payload_index_mismatches": mismatched})
+        return map_report(coco_annotations(dataset), responses, self.spec.accuracy_target,
+                          lambda image: IMAGE)
 
 
 def coco_annotations(arrays: Arrays) -> Dict:
