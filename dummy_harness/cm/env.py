@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional
 
 from .. import backends, catalogue
@@ -97,7 +98,8 @@ def runner_env(cfg: RunConfig, python: str) -> Dict[str, str]:
     run_dir = runs[-1].run_dir if len(runs) == 1 else os.path.dirname(os.path.dirname(runs[-1].run_dir))
     try:
         os.makedirs(run_dir, exist_ok=True)
-        write_options_file(cfg, os.path.join(run_dir, OPTIONS_FILE))
+        # The harness starts in the run folder: the default output folder is the caller's ./<style>_results.
+        write_options_file(replace(cfg, output_dir=cfg.base_dir), os.path.join(run_dir, OPTIONS_FILE))
     except OSError as exc:
         raise ConfigError(f"cannot write the options file into {run_dir}: {exc.strerror or exc}") from None
     folder = _shell_safe(shell_paths.plain_path, run_dir)

@@ -182,3 +182,11 @@ def test_new_env_keys_the_seed_promises_are_filled(cmr, tmp_path, variation, dty
                 dtype_key):
         assert env.get(key) not in (None, ""), key
     assert env["CM_MLPERF_SUT_NAME"].startswith(env["CM_HW_NAME"] + "-dummy_harness-")
+
+
+@pytest.mark.parametrize("entry", ["cmr", "mlcr"])
+def test_without_output_dir_results_go_to_test_results_where_the_command_ran(script, tmp_path):
+    # The runner starts the harness inside the run folder; the default must still be the caller's ./test_results.
+    run_dir = ok(script(f"{TAGS} _resnet50,_null", "--quiet", "--count=32"))
+    assert run_dir.parents[4] == tmp_path / "test_results"          # <base>/<sut>/resnet50/offline/performance/run_1
+    assert results_of(run_dir)["valid"] is True
