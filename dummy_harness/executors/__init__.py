@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Dict
 
+from ..options import EXECUTORS
 from .base import Collector, ExecutionPlan, Executor, Work
 
 REGISTRY: Dict[str, str] = {
@@ -19,8 +20,9 @@ REGISTRY: Dict[str, str] = {
     "queued": "dummy_harness.executors.queued:QueuedExecutor",
     "ray": "dummy_harness.executors.ray:RayExecutor",
 }
-# The executors --executor names (options.EXECUTORS): `local` is whichever of the ones above local() chooses.
-CHOSEN_BY_NAME = ("ray",)
+# The executors --executor names are options.EXECUTORS (the flag's choices and CM variations); `local` is
+# whichever of the ones above local() chooses.
+CHOSEN_BY_NAME = tuple(name for name in EXECUTORS if name != "local")
 
 
 def local(scenario, plan: ExecutionPlan) -> str:

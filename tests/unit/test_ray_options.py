@@ -55,6 +55,13 @@ def test_the_executor_is_named_or_chosen_by_scenario():
     assert executors.REGISTRY["ray"] == "dummy_harness.executors.ray:RayExecutor"
 
 
+def test_every_executor_the_flag_names_is_registered():
+    from dummy_harness.options import EXECUTORS
+    assert executors.CHOSEN_BY_NAME == tuple(name for name in EXECUTORS if name != "local")
+    for name in executors.CHOSEN_BY_NAME:
+        assert callable(executors._class(name)), name
+
+
 class FakeRay:
     """ray.nodes() and ray.available_resources() of a cluster given as CPUs per node (head first)."""
 
