@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
+from . import host
 from .models.base import Arrays, Benchmark
 
 # Bumped whenever a generator changes what it keeps (2: resnet50's wider tie margin; 3: one margin rule for
@@ -43,8 +44,7 @@ class Dataset:
 
 
 def default_root() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mlperf-dummy-harness", "datasets")
+    return os.path.join(host.user_cache(), "datasets")
 
 
 def weights_digest(model: torch.nn.Module) -> str:

@@ -10,6 +10,13 @@ from typing import Optional
 NOTABLE_STEAL_S = 0.3
 
 
+def user_cache() -> str:
+    """This project's folder in the user's cache ($XDG_CACHE_HOME, else ~/.cache): datasets, fitted stand-ins, the
+    CM flag cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mlperf-dummy-harness")
+
+
 def usable_cores() -> int:
     """The cores this process may run on: its CPU affinity (taskset, a cgroup cpuset, `docker run --cpuset-cpus`),
     not the machine's count, so that runs pinned to a core each never start a pool of every core each."""

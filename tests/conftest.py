@@ -131,6 +131,22 @@ def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("work")
 
 
+def pytest_configure(config):
+    """No test writes into the user's cache (~/.cache): what the harness and the tools keep there (datasets and
+    fitted stand-ins by default, the CM flag cache, pip's and matplotlib's) goes under the run's shared dataset
+    cache (TEST_DATASET_DIR) or a temporary folder removed at the end. Every process a test starts inherits it."""
+    import shutil
+    import tempfile
+
+    if os.environ.get("TEST_DATASET_DIR"):
+        path = os.path.join(os.environ["TEST_DATASET_DIR"], "user-cache")
+        os.makedirs(path, exist_ok=True)
+    else:
+        path = tempfile.mkdtemp(prefix="dummy-harness-test-cache-")
+        config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
+    os.environ["XDG_CACHE_HOME"] = path
+
+
 @pytest.fixture(scope="session")
 def dataset_dir(work, tmp_path_factory) -> Path:
     """One dataset cache for the run. Under pytest-xdist (scripts/test.sh) the workers share it, in the run's

@@ -21,6 +21,7 @@ import re
 import sys
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple
 
+from .. import host
 from ..options import OPTIONS
 
 # How the tools name the input dict in their code: CM and MLCFlow's script automations `i` (`inp` in a few
@@ -186,7 +187,7 @@ def tool_flags(automation: Any) -> Tuple[FrozenSet[str], Tuple[str, ...]]:
     files = tool_sources(automation)
     stamp = hashlib.sha256(json.dumps([(f, os.stat(f).st_size, os.stat(f).st_mtime_ns)
                                        for f in (*files, __file__)]).encode()).hexdigest()[:24]
-    cache_dir = os.path.join(os.path.expanduser("~"), ".cache", "mlperf-dummy-harness")
+    cache_dir = host.user_cache()
     prefix = os.path.join(cache_dir, f"tool-flags-{tool_name(automation)}-")
     cache = prefix + stamp + ".json"
     try:
