@@ -124,14 +124,10 @@ def pytest_configure(config):
     if worker.startswith("gw") and hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[int(worker[2:]) % len(cores)]})
+    _keep_out_of_the_user_cache(config)
 
 
-@pytest.fixture(scope="session")
-def work(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("work")
-
-
-def pytest_configure(config):
+def _keep_out_of_the_user_cache(config) -> None:
     """No test writes into the user's cache (~/.cache): what the harness and the tools keep there (datasets and
     fitted stand-ins by default, the CM flag cache, pip's and matplotlib's) goes under the run's shared dataset
     cache (TEST_DATASET_DIR) or a temporary folder removed at the end. Every process a test starts inherits it."""
@@ -145,6 +141,11 @@ def pytest_configure(config):
         path = tempfile.mkdtemp(prefix="dummy-harness-test-cache-")
         config.add_cleanup(lambda: shutil.rmtree(path, ignore_errors=True))
     os.environ["XDG_CACHE_HOME"] = path
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("work")
 
 
 @pytest.fixture(scope="session")

@@ -156,7 +156,8 @@ def test_two_workers_answer_every_sample_once_with_the_in_process_bytes(scenario
     assert len(ray_log) == QSL
     served = [w["samples"] for w in executor.describe()["workers"]]
     assert sum(served) == sut.samples
-    assert all(0.3 <= n / sut.samples <= 0.7 for n in served), served
+    # Both served; the split follows their speed (least-loaded dispatch), so a worker slowed by the host takes less.
+    assert all(n > 0 for n in served), served
 
     local_plan = ExecutionPlan(reference, max_batch, compute_threads=2 if scenario == "Offline" else 1)
     local = executors.build(executors.local(scenarios.get(scenario), local_plan), local_plan)

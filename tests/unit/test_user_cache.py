@@ -1,5 +1,5 @@
 """What the harness keeps between runs (datasets, fitted stand-ins, the CM flag cache) lives in the user's cache:
-$XDG_CACHE_HOME, else ~/.cache (which is also how the test suite keeps out of the user's own, in conftest)."""
+$XDG_CACHE_HOME, else ~/.cache."""
 from dummy_harness import dataset, host
 from dummy_harness.cm import flags as cm_flags
 
