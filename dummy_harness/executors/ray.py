@@ -49,6 +49,9 @@ from .base import Answer, Executor, Stats, SUTFailure, Work, chunks
 IN_FLIGHT = 2
 # A cluster that cannot place the workers is refused after this long (placement groups otherwise wait forever).
 PLACEMENT_TIMEOUT_S = 30.0
+# Ray reports the CPUs of a group just removed (a run that has just ended) as free a moment later: a node short
+# of CPUs is waited for this long, polled every FREE_POLL_S, before the run is refused.
+FREE_WAIT_S, FREE_POLL_S = 10.0, 0.1
 # Asking the head whether it wants a token: a port that answers but is no Ray head is refused after this long.
 PROBE_TIMEOUT_S = 10.0
 # Joining a cluster: Ray retries for minutes against a port that is not a Ray head.
@@ -675,6 +678,17 @@ def _refuse(message: str, code: ExitCode = ExitCode.ENVIRONMENT):
     raise RunError(message, code)
 
 
+def _free_cpus(ray, total: float, wanted: float) -> float:
+    """The CPUs free on a one-node cluster of `total`, waiting up to FREE_WAIT_S for `wanted` of them while a group
+    just removed is still counted as held; at once when `wanted` can never fit."""
+    deadline = time.monotonic() + (FREE_WAIT_S if wanted <= total else 0)
+    while True:
+        free = min(total, ray.available_resources().get("CPU", 0))
+        if free >= wanted or time.monotonic() >= deadline:
+            return free
+        time.sleep(FREE_POLL_S)
+
+
 def _placement(ray, cfg, connection: Connection):
     """(bundles, strategy, torch threads of each worker) for cfg's workers, or a one-line refusal saying what the
     cluster lacks. One worker per GPU (_cuda); one per node on a cluster of several CPU nodes; on one node (this
@@ -691,7 +705,8 @@ def _placement(ray, cfg, connection: Connection):
         _refuse(f"{where} has no node with a CPU for the workers")
     if len(cpu_nodes) == 1:
         # The CPUs free now (other runs may hold some of a shared cluster's), shared; below one each, fractions.
-        cores = min(cpu_nodes[0]["Resources"]["CPU"], ray.available_resources().get("CPU", 0))
+        total = cpu_nodes[0]["Resources"]["CPU"]
+        cores = _free_cpus(ray, total, cfg.threads * n if cfg.threads else min(n, total))
         if cfg.threads:        # each worker a torch pool of that size, on as many CPUs
             if cfg.threads * n > cores:
                 _refuse(f"--workers={n} with --threads={cfg.threads} needs {cfg.threads * n} CPUs; {where} has "

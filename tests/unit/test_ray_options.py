@@ -68,13 +68,14 @@ class FakeRay:
     def __init__(self, cpus, free=None):
         self._nodes = [{"NodeID": f"{i:02d}" * 28, "NodeName": "127.0.0.1", "NodeManagerAddress": "127.0.0.1",
                         "Alive": True, "Resources": {"CPU": c} if c else {}} for i, c in enumerate(cpus)]
-        self._free = sum(cpus) if free is None else free
+        # free: CPUs free, or a list of what each call reports (the last one repeated)
+        self._free = list(free) if isinstance(free, list) else [sum(cpus) if free is None else free]
 
     def nodes(self):
         return self._nodes
 
     def available_resources(self):
-        return {"CPU": self._free}
+        return {"CPU": self._free.pop(0) if len(self._free) > 1 else self._free[0]}
 
 
 def placement(cpus, free=None, **options):
@@ -89,6 +90,21 @@ def test_one_node_is_shared_and_several_nodes_get_one_worker_each():
     assert placement([8], free=4, workers=2) == ([{"CPU": 2}] * 2, "PACK", [2, 2])      # what is free
     assert placement([8], workers=2, threads=1) == ([{"CPU": 1}] * 2, "PACK", [1, 1])
     assert placement([0, 4, 4], workers=2) == ([{"CPU": 1}] * 2, "STRICT_SPREAD", [0, 0])    # 0: the node's CPUs
+
+
+def test_cpus_a_just_ended_run_held_are_waited_for_not_refused():
+    """Ray reports a removed group's CPUs as free a moment later (0.1-0.2 s measured on a local Ray): a run that
+    starts right after another on the same Ray is placed once they come back."""
+    assert placement([4], free=[0, 0, 0, 2], workers=2, threads=1) == ([{"CPU": 1}] * 2, "PACK", [1, 1])
+    assert placement([4], free=[0, 4], workers=2) == ([{"CPU": 2}] * 2, "PACK", [2, 2])
+
+
+def test_cpus_other_runs_keep_are_refused_after_the_wait(monkeypatch):
+    from dummy_harness.executors import ray as rx
+    monkeypatch.setattr(rx, "FREE_WAIT_S", 0.3)
+    with pytest.raises(RunError, match=r"^--workers=2 with --threads=1 needs 2 CPUs; the Ray cluster at "
+                                       r"127\.0\.0\.1:6379 has 1 free on its one CPU node"):
+        placement([4], free=1, workers=2, threads=1)
 
 
 @pytest.mark.parametrize("cpus,options,message", [
